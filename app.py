@@ -1,0 +1,59 @@
+#!/usr/bin/env python3
+"""The CDK app: one Stage per environment file in ``config/``, checked by cdk-nag at synth."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+
+
+def cdk_json_context() -> dict:
+    """``cdk.json`` context, which only the CDK CLI would otherwise read."""
+    return json.loads((ROOT / "cdk.json").read_text()).get("context", {})
+
+
+def build_app(config_dir: str | Path = ROOT / "config", *, outdir: str | None = None):
+    from aws_cdk import App, Validations
+    from cdk_nag import AwsSolutionsChecks
+
+    from constructs_lib.config import load_environments
+    from stacks import DagsterPlatformStage
+
+    configs = load_environments(config_dir)
+    app = App(context=cdk_json_context(), outdir=outdir)
+    Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    stages = [DagsterPlatformStage(app, config=config) for config in configs]
+    return app, stages
+
+
+def write_artifacts(outdir: str | Path, stages) -> list[Path]:
+    written = []
+    for stage in stages:
+        folder = Path(outdir) / "dagster" / stage.config.name
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, text in stage.artifacts.items():
+            path = folder / name
+            path.write_text(text)
+            written.append(path)
+    return written
+
+
+def main() -> int:
+    from constructs_lib.config import ConfigError
+
+    try:
+        app, stages = build_app(os.environ.get("DAGSTER_PLATFORM_CONFIG_DIR", ROOT / "config"))
+    except ConfigError as error:
+        print(error, file=sys.stderr)
+        return 1
+    assembly = app.synth()
+    write_artifacts(assembly.directory, stages)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

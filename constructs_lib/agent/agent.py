@@ -1,0 +1,237 @@
+"""The Dagster+ ECS agent: its task definition, service, roles and security groups."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+from aws_cdk import Duration, Size
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_servicediscovery as servicediscovery
+from constructs import Construct
+
+from ..config import AgentSettings, DagsterCloudSettings
+from ..nag import acknowledge, acknowledge_wildcards
+from ..workload import ecs_tasks_principal
+from .agent_config import (
+    DAGSTER_HOME,
+    ENV_AGENT_CONFIG,
+    ENV_AGENT_TOKEN,
+    ENV_CLUSTER,
+    ENV_EXECUTION_ROLE_ARN,
+    ENV_LOG_GROUP,
+    ENV_NAMESPACE_ID,
+    ENV_TASK_ROLE_ARN,
+    READINESS_SENTINEL,
+    AgentConfigInputs,
+    render_agent_config,
+    security_group_env,
+    subnet_env,
+    to_yaml,
+)
+from .permissions import agent_statements, pass_role_statement
+
+CODE_SERVER_PORT = 4000
+STOP_TIMEOUT = Duration.seconds(120)
+
+# Writes the rendered document (an environment variable, not a template of shell echoes) to
+# $DAGSTER_HOME and hands the process over to the agent.
+START_SCRIPT = (
+    'mkdir -p "$DAGSTER_HOME" '
+    f'&& printf \'%s\\n\' "${ENV_AGENT_CONFIG}" > "$DAGSTER_HOME/dagster.yaml" '
+    '&& exec dagster-cloud agent run "$DAGSTER_HOME"'
+)
+
+
+class DagsterAgent(Construct):
+    """Runs the Dagster+ agent as a Fargate service that launches code servers and runs.
+
+    Creates the agent's task definition (image pinned, token from Secrets Manager, rendered
+    ``dagster.yaml``), a service with a rollback circuit breaker and either 100/0 deploys (two
+    agents never overlap) or zero-downtime 200/100 deploys gated on the agent's readiness
+    sentinel, a security group with no ingress for the agent, a workload security group that
+    admits only the agent on the code-server port, and IAM scoped to this cluster, namespace,
+    log group, tagged secrets and the workload roles it may pass.
+
+    Attributes: ``service``, ``task_definition``, ``task_role``, ``execution_role``,
+    ``agent_security_group``, ``workload_security_group``, ``config_document`` (dict),
+    ``config_yaml`` (str, the review copy).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        environment_name: str,
+        dagster: DagsterCloudSettings,
+        agent: AgentSettings,
+        cluster: ecs.ICluster,
+        namespace: servicediscovery.PrivateDnsNamespace,
+        vpc: ec2.IVpc,
+        subnets: ec2.SubnetSelection,
+        subnet_ids: Sequence[str],
+        assign_public_ip: bool,
+        token_secret: secretsmanager.ISecret,
+        token_json_field: str | None,
+        agent_log_group: logs.ILogGroup,
+        workload_log_group: logs.ILogGroup,
+        workload_execution_role: iam.IRole,
+        workload_task_role: iam.IRole,
+        inherited_environment: Mapping[str, str] | None = None,
+        extra_config_blocks: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        inherited_environment = dict(inherited_environment or {})
+
+        self.agent_security_group = ec2.SecurityGroup(
+            self,
+            "AgentSecurityGroup",
+            vpc=vpc,
+            description="Dagster+ agent: no ingress; egress to Dagster+ and AWS APIs",
+            allow_all_outbound=True,
+        )
+        self.workload_security_group = ec2.SecurityGroup(
+            self,
+            "WorkloadSecurityGroup",
+            vpc=vpc,
+            description="Dagster code servers and runs: gRPC from the agent only",
+            allow_all_outbound=True,
+        )
+        self.workload_security_group.add_ingress_rule(
+            self.agent_security_group,
+            ec2.Port.tcp(CODE_SERVER_PORT),
+            "Agent to code server gRPC",
+        )
+
+        self.config_document = render_agent_config(
+            AgentConfigInputs(
+                dagster=dagster,
+                agent=agent,
+                subnet_count=len(subnet_ids),
+                security_group_count=1,
+                assign_public_ip=assign_public_ip,
+                inherited_env_vars=tuple(sorted(inherited_environment)),
+                extra_blocks=extra_config_blocks or {},
+            )
+        )
+        self.config_yaml = to_yaml(self.config_document, environment_name)
+
+        self.task_role = iam.Role(
+            self, "TaskRole", assumed_by=ecs_tasks_principal(self), description="Dagster+ agent task role"
+        )
+        self.execution_role = iam.Role(
+            self, "ExecutionRole", assumed_by=ecs_tasks_principal(self), description="Dagster+ agent execution role"
+        )
+        hosted_zone_id = _hosted_zone_id(namespace)
+        for statement in agent_statements(
+            self,
+            cluster_name=cluster.cluster_name,
+            cluster_arn=cluster.cluster_arn,
+            namespace_arn=namespace.namespace_arn,
+            namespace_hosted_zone_id=hosted_zone_id,
+            workload_log_group=workload_log_group,
+            secrets_tag=agent.secrets_tag,
+        ):
+            self.task_role.add_to_policy(statement)
+        self._pass_role = pass_role_statement([workload_execution_role, workload_task_role])
+        self.task_role.add_to_policy(self._pass_role)
+
+        self.task_definition = ecs.FargateTaskDefinition(
+            self,
+            "TaskDefinition",
+            cpu=agent.cpu,
+            memory_limit_mib=agent.memory,
+            task_role=self.task_role,
+            execution_role=self.execution_role,
+            runtime_platform=ecs.RuntimePlatform(
+                cpu_architecture=ecs.CpuArchitecture.X86_64,
+                operating_system_family=ecs.OperatingSystemFamily.LINUX,
+            ),
+        )
+        environment = {
+            ENV_AGENT_CONFIG: self.config_yaml,
+            "DAGSTER_HOME": DAGSTER_HOME,
+            ENV_CLUSTER: cluster.cluster_name,
+            ENV_NAMESPACE_ID: namespace.namespace_id,
+            ENV_EXECUTION_ROLE_ARN: workload_execution_role.role_arn,
+            ENV_TASK_ROLE_ARN: workload_task_role.role_arn,
+            ENV_LOG_GROUP: workload_log_group.log_group_name,
+            security_group_env(0): self.workload_security_group.security_group_id,
+            **{subnet_env(index): subnet_id for index, subnet_id in enumerate(subnet_ids)},
+            **inherited_environment,
+        }
+        self.container = self.task_definition.add_container(
+            "agent",
+            image=ecs.ContainerImage.from_registry(agent.image_uri),
+            entry_point=["/bin/sh", "-c"],
+            command=[START_SCRIPT],
+            environment=environment,
+            secrets={ENV_AGENT_TOKEN: ecs.Secret.from_secrets_manager(token_secret, field=token_json_field)},
+            logging=ecs.LogDrivers.aws_logs(
+                stream_prefix="agent",
+                log_group=agent_log_group,
+                mode=ecs.AwsLogDriverMode.NON_BLOCKING,
+                max_buffer_size=Size.mebibytes(25),
+            ),
+            stop_timeout=STOP_TIMEOUT,
+            essential=True,
+            health_check=(
+                ecs.HealthCheck(
+                    command=["CMD-SHELL", f"test -f {READINESS_SENTINEL}"],
+                    interval=Duration.seconds(60),
+                    start_period=Duration.seconds(300),
+                    retries=10,
+                    timeout=Duration.seconds(5),
+                )
+                if agent.zero_downtime_deploys
+                else None
+            ),
+        )
+
+        self.service = ecs.FargateService(
+            self,
+            "Service",
+            cluster=cluster,
+            task_definition=self.task_definition,
+            desired_count=agent.replicas,
+            security_groups=[self.agent_security_group],
+            vpc_subnets=subnets,
+            assign_public_ip=assign_public_ip,
+            circuit_breaker=ecs.DeploymentCircuitBreaker(enable=True, rollback=True),
+            min_healthy_percent=100 if agent.zero_downtime_deploys else 0,
+            max_healthy_percent=200 if agent.zero_downtime_deploys else 100,
+            platform_version=ecs.FargatePlatformVersion.LATEST,
+            enable_execute_command=agent.enable_ecs_exec,
+            propagate_tags=ecs.PropagatedTagSource.SERVICE,
+        )
+
+        acknowledge(
+            self.task_definition,
+            "AwsSolutions-ECS2",
+            "Environment variables hold only non-secret ids (cluster, subnets, roles, log group) and the rendered "
+            "dagster.yaml, which references the token by {env:} name; the token itself is an ECS secret.",
+        )
+        acknowledge_wildcards(
+            self.task_role,
+            "Each wildcard is the narrowest AWS allows: ECS service/task ARNs of this cluster plus an ecs:cluster "
+            "condition, task-definition families the agent names at run time, Cloud Map service ids generated by AWS, "
+            "log streams ECS creates, secrets selected by tag condition, and read/list APIs without resource scope.",
+        )
+        acknowledge_wildcards(
+            self.execution_role,
+            "ECS creates one log stream per task in the agent log group; the stream ARN wildcard is within that group.",
+        )
+
+    def allow_passing(self, *roles: iam.IRole) -> None:
+        """Let the agent pass more roles to the tasks it launches (e.g. a code location's own)."""
+        for role in roles:
+            self._pass_role.add_resources(role.role_arn)
+
+
+def _hosted_zone_id(namespace: servicediscovery.PrivateDnsNamespace) -> str | None:
+    child = namespace.node.default_child
+    return getattr(child, "attr_hosted_zone_id", None)

@@ -1,0 +1,146 @@
+"""What the Dagster+ ECS agent may do, scoped as tightly as each AWS API allows.
+
+Derived from the calls dagster-cloud's ECS launcher makes (ECS services and tasks, task
+definitions, Cloud Map services and instances, the resource-tagging API, route tables and
+network interfaces, CloudWatch log events of failed code servers, tagged secrets). Dagster's own
+template grants most of these on ``*`` and ``iam:PassRole`` on ``*``.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from aws_cdk import ArnFormat, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+#: Actions that AWS does not allow to be scoped to a resource (Service Authorization Reference).
+UNSCOPABLE_ACTIONS = (
+    "ecs:RegisterTaskDefinition",
+    "ecs:DescribeTaskDefinition",
+    "ecs:ListAccountSettings",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DescribeRouteTables",
+    "tag:GetResources",
+    "secretsmanager:ListSecrets",
+    "servicediscovery:ListServices",
+    "servicediscovery:GetOperation",
+)
+
+
+def agent_statements(
+    scope: Construct,
+    *,
+    cluster_name: str,
+    cluster_arn: str,
+    namespace_arn: str,
+    namespace_hosted_zone_id: str | None,
+    workload_log_group: logs.ILogGroup,
+    secrets_tag: str,
+) -> list[iam.PolicyStatement]:
+    stack = Stack.of(scope)
+
+    def ecs_arn(resource: str, name: str) -> str:
+        return stack.format_arn(service="ecs", resource=resource, resource_name=name)
+
+    on_this_cluster = {"ArnEquals": {"ecs:cluster": cluster_arn}}
+    services = ecs_arn("service", f"{cluster_name}/*")
+    tasks = ecs_arn("task", f"{cluster_name}/*")
+    task_definitions = ecs_arn("task-definition", "*")
+    cloud_map_services = stack.format_arn(service="servicediscovery", resource="service", resource_name="*")
+    hosted_zone = f"arn:{stack.partition}:route53:::hostedzone/{namespace_hosted_zone_id or '*'}"
+
+    return [
+        iam.PolicyStatement(
+            sid="ManageCodeServerServicesInThisCluster",
+            actions=["ecs:CreateService", "ecs:UpdateService", "ecs:DeleteService", "ecs:DescribeServices"],
+            resources=[services],
+            conditions=on_this_cluster,
+        ),
+        iam.PolicyStatement(
+            sid="RunTasksInThisCluster",
+            actions=["ecs:RunTask"],
+            resources=[task_definitions],
+            conditions=on_this_cluster,
+        ),
+        iam.PolicyStatement(
+            sid="WatchAndStopTasksInThisCluster",
+            actions=["ecs:DescribeTasks", "ecs:StopTask"],
+            resources=[tasks],
+            conditions=on_this_cluster,
+        ),
+        iam.PolicyStatement(
+            sid="ListInThisCluster",
+            actions=["ecs:ListServices", "ecs:ListTasks"],
+            resources=["*"],
+            conditions=on_this_cluster,
+        ),
+        iam.PolicyStatement(
+            sid="TagWhatTheAgentCreates",
+            actions=["ecs:TagResource"],
+            resources=[services, tasks, task_definitions],
+            conditions={
+                "StringEquals": {"ecs:CreateAction": ["CreateService", "RunTask", "RegisterTaskDefinition"]}
+            },
+        ),
+        iam.PolicyStatement(sid="ApisWithoutResourceScope", actions=list(UNSCOPABLE_ACTIONS), resources=["*"]),
+        iam.PolicyStatement(
+            sid="CreateCodeServerDnsInThisNamespace",
+            actions=["servicediscovery:CreateService", "servicediscovery:GetNamespace"],
+            resources=[namespace_arn],
+        ),
+        iam.PolicyStatement(
+            sid="ManageCodeServerDnsServices",
+            actions=[
+                "servicediscovery:GetService",
+                "servicediscovery:DeleteService",
+                "servicediscovery:ListInstances",
+                "servicediscovery:RegisterInstance",
+                "servicediscovery:DeregisterInstance",
+                "servicediscovery:ListTagsForResource",
+                "servicediscovery:TagResource",
+            ],
+            resources=[cloud_map_services],
+        ),
+        iam.PolicyStatement(
+            sid="CodeServerDnsRecords",
+            actions=["route53:ChangeResourceRecordSets", "route53:GetHostedZone"],
+            resources=[hosted_zone],
+        ),
+        iam.PolicyStatement(
+            sid="ReadFailedCodeServerLogs",
+            actions=["logs:GetLogEvents"],
+            resources=[
+                stack.format_arn(
+                    service="logs",
+                    resource="log-group",
+                    resource_name=f"{workload_log_group.log_group_name}:log-stream:*",
+                    arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                )
+            ],
+        ),
+        iam.PolicyStatement(
+            sid="DescribeSecretsTaggedForCodeLocations",
+            actions=["secretsmanager:DescribeSecret"],
+            resources=[
+                stack.format_arn(
+                    service="secretsmanager",
+                    resource="secret",
+                    resource_name="*",
+                    arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                )
+            ],
+            conditions={"Null": {f"secretsmanager:ResourceTag/{secrets_tag}": "false"}},
+        ),
+    ]
+
+
+def pass_role_statement(roles: Sequence[iam.IRole]) -> iam.PolicyStatement:
+    """``iam:PassRole`` for exactly these roles, and only to ECS tasks."""
+    return iam.PolicyStatement(
+        sid="PassOnlyPlatformWorkloadRoles",
+        actions=["iam:PassRole"],
+        resources=[role.role_arn for role in roles],
+        conditions={"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
+    )

@@ -1,0 +1,142 @@
+"""Settings of the platform's shared infrastructure: Dagster+ identity, network, cluster, agent.
+
+These frozen models are both the environment-file schema and the props of the constructs in
+``constructs_lib``: a CDK app that does not use environment files builds them in Python.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, Field, model_validator
+
+from .task_size import TaskSize
+from .types import (
+    Cidr,
+    DeploymentName,
+    ImageVersion,
+    Name,
+    Organization,
+    RetentionDays,
+    SecretArn,
+    SecretName,
+    StrictModel,
+    SubnetId,
+    VpcId,
+    int_between,
+    non_empty,
+)
+
+
+class AgentQueues(StrictModel):
+    include_default_queue: bool = True
+    additional_queues: tuple[Name, ...] = ()
+
+
+class DagsterCloudSettings(StrictModel):
+    """Which Dagster+ organization and deployments the agent serves."""
+
+    organization: Organization
+    deployments: Annotated[tuple[DeploymentName, ...], AfterValidator(non_empty("deployment"))]
+    branch_deployments: bool = False
+    agent_label: str | None = Field(default=None, max_length=100)
+    isolated_agents: bool = False
+    agent_queues: AgentQueues = AgentQueues()
+
+
+class NetworkSettings(StrictModel):
+    """A new VPC (public subnets only, or private subnets behind NAT) or an existing one."""
+
+    mode: Literal["public", "private", "existing"]
+    cidr: Cidr = "10.40.0.0/16"
+    max_azs: int_between(2, 3) = 2
+    nat_gateways: int_between(1, 3) = 1
+    flow_logs_retention_days: RetentionDays = 30
+    vpc_id: VpcId | None = None
+    subnet_ids: tuple[SubnetId, ...] = ()
+    assign_public_ip: bool | None = None
+
+    @model_validator(mode="after")
+    def _mode_fields(self) -> NetworkSettings:
+        if self.mode == "existing":
+            if self.vpc_id is None or len(self.subnet_ids) < 1:
+                raise ValueError("mode 'existing' needs vpc_id and at least one entry in subnet_ids")
+            if self.assign_public_ip is None:
+                raise ValueError("mode 'existing' needs assign_public_ip (true for public subnets without NAT)")
+        elif self.vpc_id is not None or self.subnet_ids or self.assign_public_ip is not None:
+            raise ValueError(f"vpc_id, subnet_ids and assign_public_ip apply only to mode 'existing', not '{self.mode}'")
+        if self.mode == "private" and self.nat_gateways > self.max_azs:
+            raise ValueError(f"nat_gateways ({self.nat_gateways}) cannot exceed max_azs ({self.max_azs})")
+        return self
+
+    @property
+    def tasks_get_public_ip(self) -> bool:
+        if self.mode == "existing":
+            return bool(self.assign_public_ip)
+        return self.mode == "public"
+
+
+class ClusterSettings(StrictModel):
+    """A new Fargate cluster with Container Insights, or an existing cluster by name."""
+
+    existing_cluster_name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,255}$")
+    container_insights: bool = True
+
+
+class TokenSecretSettings(StrictModel):
+    """Where the agent token lives. Omit both to have the storage stack create an empty secret."""
+
+    existing_secret_arn: SecretArn | None = None
+    existing_secret_name: SecretName | None = None
+    json_field: str | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> TokenSecretSettings:
+        if self.existing_secret_arn and self.existing_secret_name:
+            raise ValueError("give existing_secret_arn or existing_secret_name, not both")
+        return self
+
+    @property
+    def creates_secret(self) -> bool:
+        return not (self.existing_secret_arn or self.existing_secret_name)
+
+
+class PythonLogsSettings(StrictModel):
+    """The instance's ``python_logs`` block: level, loggers Dagster captures, handlers."""
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    managed_loggers: tuple[str, ...] = ()
+    dagster_handler_config: dict | None = None
+
+
+class ServerTtlSettings(StrictModel):
+    """How long idle code servers live (Dagster+ ``server_ttl``)."""
+
+    full_deployments_enabled: bool = False
+    full_deployments_ttl_seconds: int_between(300, 7 * 86400) = 86400
+    branch_deployments_ttl_seconds: int_between(300, 7 * 86400) = 86400
+    max_servers: int_between(1, 200) = 25
+
+
+class AgentSettings(TaskSize):
+    """The Dagster+ ECS agent service: image, size, replicas, deployment mode, logging."""
+
+    cpu: int = 256
+    memory: int = 512
+    image: str = Field(default="dagster/dagster-cloud-agent", pattern=r"^[a-z0-9][a-z0-9./_:-]*[a-z0-9]$")
+    version: ImageVersion
+    replicas: int_between(1, 5) = 1
+    zero_downtime_deploys: bool = False
+    log_retention_days: RetentionDays = 30
+    code_server_metrics: bool = True
+    agent_metrics: bool = True
+    enable_ecs_exec: bool = False
+    secrets_tag: str = Field(default="dagster", pattern=r"^[A-Za-z0-9_.:/=+@-]{1,128}$")
+    server_process_startup_timeout_seconds: int_between(60, 3600) = 300
+    python_logs: PythonLogsSettings = PythonLogsSettings()
+    server_ttl: ServerTtlSettings = ServerTtlSettings()
+    token_secret: TokenSecretSettings = TokenSecretSettings()
+
+    @property
+    def image_uri(self) -> str:
+        return f"{self.image}:{self.version}"

@@ -1,0 +1,82 @@
+"""Reusable field types whose error messages say what is allowed."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict
+
+#: Values CloudWatch Logs accepts for a log group's retention.
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)
+
+
+class StrictModel(BaseModel):
+    """Immutable, and unknown keys are errors rather than silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _strict_int(value: object) -> object:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"must be a whole number, got {type(value).__name__}")
+    return value
+
+
+def between(low: int, high: int):
+    def check(value: int) -> int:
+        if not low <= value <= high:
+            raise ValueError(f"must be between {low} and {high}")
+        return value
+
+    return check
+
+
+def int_between(low: int, high: int):
+    return Annotated[int, BeforeValidator(_strict_int), AfterValidator(between(low, high))]
+
+
+def non_empty(what: str):
+    def check(values: tuple) -> tuple:
+        if not values:
+            raise ValueError(f"must list at least one {what}")
+        return values
+
+    return check
+
+
+def _retention(value: int) -> int:
+    if value not in LOG_RETENTION_DAYS:
+        raise ValueError(f"is not a CloudWatch Logs retention; allowed days: {', '.join(map(str, LOG_RETENTION_DAYS))}")
+    return value
+
+
+RetentionDays = Annotated[int, BeforeValidator(_strict_int), AfterValidator(_retention)]
+
+
+def matching(pattern: str, description: str):
+    compiled = re.compile(pattern)
+
+    def check(value: str) -> str:
+        if not compiled.fullmatch(value):
+            raise ValueError(f"must be {description}")
+        return value
+
+    return Annotated[str, AfterValidator(check)]
+
+
+Name = matching(r"[a-z][a-z0-9-]{0,38}[a-z0-9]", "2-40 lowercase letters, digits or '-', starting with a letter")
+DeploymentName = matching(r"[a-z0-9][a-z0-9-]{0,62}", "a Dagster+ deployment name (lowercase letters, digits, '-')")
+Organization = matching(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}", "a non-empty Dagster+ organization name (letters, digits, '-', '_')")
+AccountId = matching(r"\d{12}", "a 12-digit AWS account id")
+Region = matching(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d", "an AWS region such as eu-west-1")
+SecretArn = matching(
+    r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+",
+    "a Secrets Manager secret ARN (arn:aws:secretsmanager:<region>:<account>:secret:<name>)",
+)
+SecretName = matching(r"[A-Za-z0-9/_+=.@-]{1,512}", "a Secrets Manager secret name (letters, digits, /_+=.@-)")
+VpcId = matching(r"vpc-[0-9a-f]{8,17}", "a VPC id such as vpc-0abc12345def67890")
+SubnetId = matching(r"subnet-[0-9a-f]{8,17}", "a subnet id such as subnet-0abc12345def67890")
+ImageVersion = matching(r"\d+\.\d+\.\d+", "a pinned release such as 1.13.27 (no 'latest')")
+Email = matching(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}", "an email address")
+Cidr = matching(r"(\d{1,3}\.){3}\d{1,3}/(1[6-9]|2[0-8])", "an IPv4 CIDR block between /16 and /28")

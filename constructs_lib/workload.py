@@ -1,0 +1,82 @@
+"""The default identity of code servers and runs that the agent launches."""
+
+from __future__ import annotations
+
+from aws_cdk import ArnFormat, Stack
+from aws_cdk import aws_ecr as ecr
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from .nag import acknowledge_wildcards
+
+
+def ecs_tasks_principal(scope: Construct) -> iam.IPrincipal:
+    """``ecs-tasks.amazonaws.com``, only on behalf of this account's tasks (no confused deputy)."""
+    stack = Stack.of(scope)
+    return iam.ServicePrincipal(
+        "ecs-tasks.amazonaws.com",
+        conditions={
+            "StringEquals": {"aws:SourceAccount": stack.account},
+            "ArnLike": {"aws:SourceArn": stack.format_arn(service="ecs", resource="*")},
+        },
+    )
+
+
+class WorkloadRoles(Construct):
+    """An execution role (pull images, write logs, read tagged secrets at task start) and a task
+    role (what user code may call) for code servers and runs.
+
+    The agent passes these two roles to the tasks it launches, and may pass nothing else.
+    Grant your code's AWS access to ``task_role``; allow image pulls with ``allow_pull``.
+    Attributes: ``execution_role``, ``task_role``.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        log_group: logs.ILogGroup,
+        secrets_tag: str,
+        description: str = "Dagster code servers and runs",
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.execution_role = iam.Role(
+            self,
+            "ExecutionRole",
+            assumed_by=ecs_tasks_principal(self),
+            description=f"ECS execution role: {description}",
+        )
+        self.task_role = iam.Role(
+            self,
+            "TaskRole",
+            assumed_by=ecs_tasks_principal(self),
+            description=f"Task role: {description}",
+        )
+        log_group.grant_write(self.execution_role)
+        stack = Stack.of(self)
+        self.execution_role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ReadSecretsTaggedForCodeLocations",
+                actions=["secretsmanager:GetSecretValue"],
+                resources=[
+                    stack.format_arn(
+                        service="secretsmanager",
+                        resource="secret",
+                        resource_name="*",
+                        arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                    )
+                ],
+                conditions={"Null": {f"secretsmanager:ResourceTag/{secrets_tag}": "false"}},
+            )
+        )
+        acknowledge_wildcards(
+            self.execution_role,
+            f"Secrets are chosen by tag at run time (the agent's secrets_tag '{secrets_tag}'); the wildcard "
+            "is limited by the ResourceTag condition, and log-stream names are created by ECS per task.",
+        )
+
+    def allow_pull(self, repository: ecr.IRepository) -> None:
+        repository.grant_pull(self.execution_role)
+

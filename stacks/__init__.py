@@ -1,0 +1,3 @@
+from .stage import DagsterPlatformStage
+
+__all__ = ["DagsterPlatformStage"]

@@ -1,0 +1,71 @@
+"""Stateless compute of one environment: network, cluster, the agent and its workload roles."""
+
+from __future__ import annotations
+
+from aws_cdk import CfnOutput, Stack
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from constructs_lib.agent import DagsterAgent
+from constructs_lib.cluster import DagsterCluster
+from constructs_lib.config import EnvironmentConfig
+from constructs_lib.network import DagsterNetwork
+from constructs_lib.token_secret import import_token_secret
+from constructs_lib.workload import WorkloadRoles
+
+from .storage_stack import StorageStack
+
+
+class PlatformStack(Stack):
+    def __init__(
+        self, scope: Construct, construct_id: str, *, config: EnvironmentConfig, storage: StorageStack, **kwargs
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.add_stack_dependency(storage, "Stateful resources are imported by name and must exist first")
+        names = storage.names
+        workload_logs = logs.LogGroup.from_log_group_name(self, "WorkloadLogs", names.workload_log_group)
+        agent_logs = logs.LogGroup.from_log_group_name(self, "AgentLogs", names.agent_log_group)
+        token_secret = import_token_secret(
+            self, "AgentToken", settings=config.agent.token_secret, created_secret_name=names.agent_token_secret
+        )
+        self.network = DagsterNetwork(
+            self, "Network", settings=config.network, removal_policy=storage.removal_policy
+        )
+        self.cluster = DagsterCluster(
+            self,
+            "Cluster",
+            settings=config.cluster,
+            vpc=self.network.vpc,
+            namespace_name=f"dagster-{config.name}.local",
+        )
+        self.workload = WorkloadRoles(
+            self,
+            "Workload",
+            log_group=workload_logs,
+            secrets_tag=config.agent.secrets_tag,
+        )
+        self.agent = DagsterAgent(
+            self,
+            "Agent",
+            environment_name=config.name,
+            dagster=config.dagster,
+            agent=config.agent,
+            cluster=self.cluster.cluster,
+            namespace=self.cluster.namespace,
+            vpc=self.network.vpc,
+            subnets=self.network.subnets,
+            subnet_ids=self.network.subnet_ids,
+            assign_public_ip=self.network.assign_public_ip,
+            token_secret=token_secret,
+            token_json_field=config.agent.token_secret.json_field,
+            agent_log_group=agent_logs,
+            workload_log_group=workload_logs,
+            workload_execution_role=self.workload.execution_role,
+            workload_task_role=self.workload.task_role,
+            inherited_environment={"DAGSTER_PLATFORM_ENVIRONMENT": config.name},
+        )
+        CfnOutput(self, "ClusterName", value=self.cluster.cluster.cluster_name)
+        CfnOutput(self, "AgentServiceName", value=self.agent.service.service_name)
+        CfnOutput(self, "ServiceDiscoveryNamespaceId", value=self.cluster.namespace.namespace_id)
+        CfnOutput(self, "WorkloadTaskRoleArn", value=self.workload.task_role.role_arn,
+                  description="Default role of code servers and runs; grant your data access to it")

