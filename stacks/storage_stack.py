@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 from aws_cdk import CfnOutput, RemovalPolicy, Stack
-from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from constructs_lib.config import EnvironmentConfig
-from constructs_lib.retention import log_retention
+from constructs_lib.log_groups import PlatformLogGroups
 from constructs_lib.token_secret import AgentTokenSecret
 
 from .names import StatefulNames
 
 
 class StorageStack(Stack):
-    """The agent token secret and the log groups of the agent and of code servers and runs."""
+    """The agent token secret, the platform log groups, and (as they are added) buckets and keys."""
 
     def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig, **kwargs) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -29,20 +28,18 @@ class StorageStack(Stack):
             secret_name=self.names.agent_token_secret,
             removal_policy=removal,
         )
-        self.agent_log_group = logs.LogGroup(
+        self.log_groups = PlatformLogGroups(
             self,
-            "AgentLogs",
-            log_group_name=self.names.agent_log_group,
-            retention=log_retention(config.agent.log_retention_days),
+            "Logs",
+            agent_log_group_name=self.names.agent_log_group,
+            workload_log_group_name=self.names.workload_log_group,
+            agent_retention_days=config.agent.log_retention_days,
+            workload_retention_days=config.logging.workload_retention_days,
+            encrypt_with_kms=config.logging.kms,
             removal_policy=removal,
         )
-        self.workload_log_group = logs.LogGroup(
-            self,
-            "WorkloadLogs",
-            log_group_name=self.names.workload_log_group,
-            retention=log_retention(config.agent.log_retention_days),
-            removal_policy=removal,
-        )
+        self.agent_log_group = self.log_groups.agent
+        self.workload_log_group = self.log_groups.workloads
         CfnOutput(self, "AgentTokenSecretArn", value=self.token.secret.secret_arn,
                   description="Put the Dagster+ agent token in this secret")
         CfnOutput(self, "AgentLogGroupName", value=self.agent_log_group.log_group_name)

@@ -69,7 +69,8 @@ def test_example_environments_load_with_their_documented_differences():
         ("network.mode", "hybrid", "network.mode = 'hybrid': Input should be 'public', 'private' or 'existing'"),
         ("account", "12345", "account = '12345': must be a 12-digit AWS account id"),
         ("region", "mars-1", "region = 'mars-1': must be an AWS region such as eu-west-1"),
-        ("colour", "blue", "colour: unknown key; allowed keys: account, agent, cluster, dagster, name, network, region"),
+        ("colour", "blue", "colour: unknown key; allowed keys: account, agent, alerting, cluster, code_locations, dagster, "
+         "deployment_settings, health, limits, logging, name, network, region, retain_stateful_resources, storage, tags"),
     ],
 )
 def test_each_wrong_value_gives_one_line_naming_file_field_and_what_is_allowed(tmp_path, path, value, expected):

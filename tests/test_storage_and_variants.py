@@ -23,14 +23,33 @@ def test_prod_uses_the_existing_secret_and_creates_none(synthesized):
     assert synthesized.resources("prod", "storage", "AWS::SecretsManager::Secret") == {}
 
 
-@pytest.mark.parametrize(("environment", "days", "policy"), [("dev", 7, "Delete"), ("prod", 30, "Retain")])
-def test_log_groups_have_retention_and_removal_policy_from_config(synthesized, environment, days, policy):
+@pytest.mark.parametrize(("environment", "policy"), [("dev", "Delete"), ("prod", "Retain")])
+def test_log_groups_have_retention_and_removal_policy_from_config(synthesized, environment, policy):
+    config = synthesized.stages[environment].config
     groups = synthesized.resources(environment, "storage", "AWS::Logs::LogGroup")
-    names = {group["Properties"]["LogGroupName"]: group for group in groups.values()}
-    assert set(names) == {f"/dagster-platform/{environment}/agent", f"/dagster-platform/{environment}/workloads"}
-    for group in names.values():
-        assert group["Properties"]["RetentionInDays"] == days
-        assert group["DeletionPolicy"] == policy
+    by_name = {group["Properties"]["LogGroupName"]: group for group in groups.values()}
+    expected_days = {
+        f"/dagster-platform/{environment}/agent": config.agent.log_retention_days,
+        f"/dagster-platform/{environment}/workloads": config.logging.workload_retention_days,
+    }
+    assert {name: by_name[name]["Properties"]["RetentionInDays"] for name in expected_days} == expected_days
+    for name in expected_days:
+        assert by_name[name]["DeletionPolicy"] == policy
+
+
+def test_prod_log_groups_use_a_rotated_key_only_logs_may_use_for_these_groups(synthesized):
+    [(key_id, key)] = [
+        (i, k) for i, k in synthesized.resources("prod", "storage", "AWS::KMS::Key").items() if i.startswith("Logs")
+    ]
+    assert key["Properties"]["EnableKeyRotation"] is True
+    [statement] = [s for s in key["Properties"]["KeyPolicy"]["Statement"] if s.get("Sid") == "CloudWatchLogsForPlatformGroupsOnly"]
+    assert statement["Principal"] == {"Service": "logs.eu-west-1.amazonaws.com"}
+    arns = json.dumps(statement["Condition"]["ArnEquals"]["kms:EncryptionContext:aws:logs:arn"])
+    assert "/dagster-platform/prod/agent" in arns and "/dagster-platform/prod/workloads" in arns
+    for group in synthesized.resources("prod", "storage", "AWS::Logs::LogGroup").values():
+        if group["Properties"]["LogGroupName"].startswith("/dagster-platform/"):
+            assert group["Properties"]["KmsKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
+    assert not [i for i in synthesized.resources("dev", "storage", "AWS::KMS::Key") if i.startswith("Logs")]
 
 
 EXISTING = """
@@ -49,6 +68,10 @@ agent:
   token_secret:
     existing_secret_arn: arn:aws:secretsmanager:us-east-1:210987654321:secret:dagster/agent-AbCdEf
     json_field: token
+alerting:
+  default_team: platform
+  teams:
+    platform: {slack_webhook_secret: dagster/staging/slack-platform}
 """
 
 

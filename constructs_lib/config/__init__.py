@@ -1,6 +1,23 @@
 """Typed, validated settings: the environment-file schema and the constructs' props."""
 
-from .environment import EnvironmentConfig
+from .environment import EnvironmentConfig, StorageSettings
+from .locations import (
+    CodeLocationSettings,
+    CodeSource,
+    DeploymentSettings,
+    RunLimits,
+    RunTaskSize,
+)
+from .observability import (
+    AlertingSettings,
+    ComputeLogSettings,
+    EmailIdentity,
+    HealthSettings,
+    HttpEndpointDestination,
+    LogForwardingSettings,
+    LoggingSettings,
+    TeamRoute,
+)
 from .errors import ConfigError
 from .loader import load_environment, load_environments, parse_environment
 from .platform import (
@@ -16,6 +33,20 @@ from .platform import (
 from .task_size import TaskSize
 
 __all__ = [
+    "AlertingSettings",
+    "CodeLocationSettings",
+    "CodeSource",
+    "ComputeLogSettings",
+    "DeploymentSettings",
+    "EmailIdentity",
+    "HealthSettings",
+    "HttpEndpointDestination",
+    "LogForwardingSettings",
+    "LoggingSettings",
+    "RunLimits",
+    "RunTaskSize",
+    "StorageSettings",
+    "TeamRoute",
     "AgentQueues",
     "AgentSettings",
     "ClusterSettings",

@@ -53,7 +53,7 @@ def format_validation_error(source: str, error: ValidationError, allowed_keys: d
         if loc:
             lines.append(f"{source}: {_location(loc)} = {_shorten(item.get('input'))}: {message}")
         else:
-            lines.append(f"{source}: {message}")
+            lines.extend(f"{source}: {line}" for line in message.splitlines())
     return ConfigError(lines)
 
 

@@ -1,0 +1,70 @@
+"""Synth timings: the whole CLI-equivalent synth, and its phases, so a slowdown can be traced.
+
+Printed, not asserted. Run through ``make bench`` (which puts Node.js 24 first on PATH).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGET_SECONDS = 10.0
+
+PHASES = r"""
+import json, sys, time
+t0 = time.perf_counter()
+import aws_cdk, cdk_nag, constructs_lib, stacks, app
+t1 = time.perf_counter()
+application, stages = app.build_app(sys.argv[1], outdir=sys.argv[2])
+t2 = time.perf_counter()
+assembly = application.synth()
+app.write_artifacts(assembly.directory, stages)
+t3 = time.perf_counter()
+print(json.dumps({"import": t1 - t0, "construct": t2 - t1, "synth": t3 - t2}))
+"""
+
+
+def environment() -> dict:
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+def time_full_synth(config_dir: Path) -> float:
+    with tempfile.TemporaryDirectory() as outdir:
+        env = {**environment(), "CDK_OUTDIR": outdir, "DAGSTER_PLATFORM_CONFIG_DIR": str(config_dir)}
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "app.py"], cwd=ROOT, env=env, check=True, capture_output=True)
+        return time.perf_counter() - start
+
+
+def time_phases(config_dir: Path) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as outdir:
+        result = subprocess.run(
+            [sys.executable, "-c", PHASES, str(config_dir), outdir],
+            cwd=ROOT, env=environment(), check=True, capture_output=True, text=True,
+        )
+        return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    config_dir = ROOT / "config"
+    time_full_synth(config_dir)  # warm the jsii cache
+    runs = sorted(time_full_synth(config_dir) for _ in range(3))
+    median = runs[1]
+    verdict = "ok" if median <= TARGET_SECONDS else "OVER TARGET"
+    environments = len(list(config_dir.glob("*.yaml")))
+    print(f"synth, all {environments} example environments, warm cache: {median:.2f} s median of 3 "
+          f"(target <= {TARGET_SECONDS:.0f} s) {verdict}")
+    phases = time_phases(config_dir)
+    print("  phases: " + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in phases.items()))
+
+
+if __name__ == "__main__":
+    main()

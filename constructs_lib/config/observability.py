@@ -1,0 +1,156 @@
+"""Compute-log storage, log forwarding, alert routing and health alarm settings."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from .types import Email, Name, RetentionDays, SecretName, StrictModel, int_between, matching
+
+HttpsUrl = matching(r"https://[^\s]+", "an https:// URL")
+HostedZoneId = matching(r"Z[A-Z0-9]{1,31}", "a Route 53 hosted zone id such as Z0123456789ABCDEFGHIJ")
+DomainName = matching(r"([a-z0-9-]+\.)+[a-z]{2,}", "a domain name such as example.com")
+
+
+class ComputeLogSettings(StrictModel):
+    """S3 bucket for stdout/stderr of runs (Dagster's S3ComputeLogManager)."""
+
+    encryption: Literal["kms", "s3_managed"] = "kms"
+    expiration_days: int_between(1, 3650) = 30
+    versioned: bool = False
+    noncurrent_version_expiration_days: int_between(1, 365) = 7
+    prefix: str = Field(default="compute-logs", pattern=r"^[a-z0-9][a-z0-9/_-]{0,100}[a-z0-9]$")
+    show_url_only: bool = False
+    upload_interval_seconds: int_between(5, 3600) | None = 30
+    access_logging: bool = True
+
+
+class Buffering(StrictModel):
+    interval_seconds: int_between(0, 900) = 300
+    size_mib: int_between(1, 128) = 5
+
+
+class ArchiveDestination(StrictModel):
+    """Forwarded logs archived in S3, gzip-compressed, under date-partitioned prefixes."""
+
+    expiration_days: int_between(1, 3650) = 400
+    buffering: Buffering = Buffering()
+
+
+class HttpEndpointDestination(StrictModel):
+    """Any Firehose HTTP endpoint (Datadog, New Relic, Splunk, ...); API key from Secrets Manager."""
+
+    name: Name
+    url: HttpsUrl
+    api_key_secret: SecretName
+    buffering: Buffering = Buffering(interval_seconds=60, size_mib=1)
+    retry_seconds: int_between(0, 7200) = 300
+
+
+class LogGroupForwarding(StrictModel):
+    enabled: bool = True
+    #: CloudWatch Logs filter pattern; empty forwards everything.
+    filter_pattern: str = Field(default="", max_length=1024)
+
+
+class LogForwardingSettings(StrictModel):
+    archive: ArchiveDestination | None = ArchiveDestination()
+    http_endpoint: HttpEndpointDestination | None = None
+    agent: LogGroupForwarding = LogGroupForwarding()
+    #: Code servers and runs share one group: Dagster's ECS launcher takes a single ``log_group``.
+    workloads: LogGroupForwarding = LogGroupForwarding()
+
+    @model_validator(mode="after")
+    def _has_destination(self) -> LogForwardingSettings:
+        if self.archive is None and self.http_endpoint is None:
+            raise ValueError("log forwarding needs a destination: archive, http_endpoint or both")
+        return self
+
+
+class LoggingSettings(StrictModel):
+    """The workload log group of code servers and runs (streams ``server_*`` and ``dagsterrun_*``;
+    the agent's own retention is under ``agent``), its encryption and forwarding."""
+
+    workload_retention_days: RetentionDays = 30
+    kms: bool = False
+    forwarding: LogForwardingSettings | None = None
+
+
+class TeamRoute(StrictModel):
+    """Where one team's alerts go. Webhook URLs live in Secrets Manager, named here."""
+
+    email: tuple[Email, ...] = ()
+    slack_webhook_secret: SecretName | None = None
+    teams_webhook_secret: SecretName | None = None
+    sla_lateness_minutes: int_between(1, 1440) = 5
+
+    @model_validator(mode="after")
+    def _has_destination(self) -> TeamRoute:
+        if not (self.email or self.slack_webhook_secret or self.teams_webhook_secret):
+            raise ValueError("a team needs at least one destination: email, slack_webhook_secret or teams_webhook_secret")
+        return self
+
+
+class EmailIdentity(StrictModel):
+    """SES identity the relay sends from: a whole domain (Easy DKIM) or one address."""
+
+    domain: DomainName | None = None
+    hosted_zone_id: HostedZoneId | None = None
+    address: Email | None = None
+    sender: Email
+
+    @model_validator(mode="after")
+    def _one_identity(self) -> EmailIdentity:
+        if bool(self.domain) == bool(self.address):
+            raise ValueError("give exactly one of domain (with optional hosted_zone_id) or address")
+        if self.hosted_zone_id and not self.domain:
+            raise ValueError("hosted_zone_id applies only to a domain identity")
+        if self.domain and not self.sender.endswith("@" + self.domain):
+            raise ValueError(f"sender {self.sender} must be an address of the domain {self.domain}")
+        if self.address and self.sender != self.address:
+            raise ValueError("with an address identity, sender must be that address")
+        return self
+
+
+class DagsterCloudAlertPolicies(StrictModel):
+    """Dagster+ native alert policies rendered for ``dagster-cloud deployment alert-policies sync``."""
+
+    agent_unavailable: bool = True
+    code_location_error: bool = True
+    run_failure_by_team: bool = True
+
+
+class AlertingSettings(StrictModel):
+    default_team: Name
+    teams: dict[Name, TeamRoute]
+    email: EmailIdentity | None = None
+    dedup_window_seconds: int_between(0, 86400) = 900
+    max_receive_count: int_between(1, 50) = 5
+    ecs_task_alerts: bool = True
+    webhook: bool = False
+    dagster_cloud_policies: DagsterCloudAlertPolicies = DagsterCloudAlertPolicies()
+
+    @model_validator(mode="after")
+    def _routes_are_complete(self) -> AlertingSettings:
+        if self.default_team not in self.teams:
+            raise ValueError(f"default_team '{self.default_team}' is not in teams ({', '.join(sorted(self.teams))})")
+        emails = [name for name, route in self.teams.items() if route.email]
+        if emails and self.email is None:
+            raise ValueError(f"teams {', '.join(emails)} receive email, so alerting.email (the SES identity) is required")
+        return self
+
+
+class HealthSettings(StrictModel):
+    """Thresholds of the platform health alarms; each alarm notifies the platform team."""
+
+    agent_missing_minutes: int_between(1, 60) = 5
+    agent_stopped_tasks_per_hour: int_between(1, 100) = 3
+    agent_cpu_percent: int_between(10, 100) = 85
+    agent_memory_percent: int_between(10, 100) = 85
+    relay_errors: int_between(1, 1000) = 1
+    dlq_messages: int_between(1, 1000) = 1
+    ses_bounce_rate_percent: float = Field(default=5.0, gt=0, le=100)
+    ses_complaint_rate_percent: float = Field(default=0.1, gt=0, le=100)
+    #: Cost-estimate assumption for the review report (CloudWatch Logs ingestion per month).
+    assumed_log_ingestion_gib_per_month: float = Field(default=10.0, ge=0, le=100000)
