@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from aws_cdk import CfnOutput, Stack
+from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from constructs_lib.agent import DagsterAgent
 from constructs_lib.cluster import DagsterCluster
+from constructs_lib.code_locations import DagsterCodeLocation
 from constructs_lib.config import EnvironmentConfig
 from constructs_lib.network import DagsterNetwork
 from constructs_lib.token_secret import import_token_secret
@@ -64,6 +66,24 @@ class PlatformStack(Stack):
             workload_task_role=self.workload.task_role,
             inherited_environment={"DAGSTER_PLATFORM_ENVIRONMENT": config.name},
         )
+        self.code_locations = {}
+        for name, settings in sorted(config.code_locations.items()):
+            location = DagsterCodeLocation(
+                self,
+                f"Location-{name}",
+                environment_name=config.name,
+                location_name=name,
+                settings=settings,
+                repository=ecr.Repository.from_repository_name(
+                    self, f"Repository-{name}", storage.repositories[name].repository_name
+                ),
+                workload_log_group=workload_logs,
+                shared_secrets_tag=config.agent.secrets_tag,
+            )
+            self.agent.register_code_location(location)
+            self.code_locations[name] = location
+            CfnOutput(self, f"TaskRoleArn-{name}", value=location.task_role.role_arn,
+                      description=f"Role of code location {name}: grant its data access here")
         CfnOutput(self, "ClusterName", value=self.cluster.cluster.cluster_name)
         CfnOutput(self, "AgentServiceName", value=self.agent.service.service_name)
         CfnOutput(self, "ServiceDiscoveryNamespaceId", value=self.cluster.namespace.namespace_id)

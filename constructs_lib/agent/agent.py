@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from aws_cdk import Duration, Size
 from aws_cdk import aws_ec2 as ec2
@@ -33,6 +33,9 @@ from .agent_config import (
     to_yaml,
 )
 from .permissions import agent_statements, pass_role_statement
+
+if TYPE_CHECKING:
+    from ..code_locations import DagsterCodeLocation
 
 CODE_SERVER_PORT = 4000
 STOP_TIMEOUT = Duration.seconds(120)
@@ -225,6 +228,12 @@ class DagsterAgent(Construct):
             self.execution_role,
             "ECS creates one log stream per task in the agent log group; the stream ARN wildcard is within that group.",
         )
+
+    def register_code_location(self, location: "DagsterCodeLocation") -> None:
+        """Let the agent launch this location: resolve its role references, pass its two roles."""
+        for name, value in sorted(location.agent_environment.items()):
+            self.container.add_environment(name, value)
+        self.allow_passing(location.task_role, location.execution_role)
 
     def allow_passing(self, *roles: iam.IRole) -> None:
         """Let the agent pass more roles to the tasks it launches (e.g. a code location's own)."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-import yaml
+from ..yaml_text import dump_yaml
 
 from ..config import AgentSettings, DagsterCloudSettings
 
@@ -147,4 +147,4 @@ def to_yaml(document: Mapping[str, Any], environment: str) -> str:
         "# Rendered by constructs_lib at synth. {env: NAME} values are filled at deploy time by the\n"
         "# agent's task definition (the token from AWS Secrets Manager); nothing secret is in this file.\n"
     )
-    return header + yaml.safe_dump(dict(document), sort_keys=False, default_flow_style=False)
+    return header + dump_yaml(dict(document))

@@ -1,0 +1,153 @@
+"""Code locations: repositories, identities, and the Dagster files rendered for them."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+from dagster._config import process_config, validate_config
+from dagster._core.instance.config import dagster_instance_config_schema
+from dagster_aws.ecs.container_context import ECS_CONTAINER_CONTEXT_SCHEMA
+from dagster_cloud_cli.config.models import DagsterCloudYaml
+
+from constructs_lib.agent.agent_config import referenced_env_vars
+
+ENVIRONMENTS = ["dev", "prod"]
+
+
+def artifact(synthesized, environment, name):
+    return (synthesized.outdir / "dagster" / environment / name).read_text()
+
+
+def agent_environment(synthesized, environment) -> dict:
+    [task] = synthesized.resources(environment, "platform", "AWS::ECS::TaskDefinition").values()
+    [container] = task["Properties"]["ContainerDefinitions"]
+    return {item["Name"]: item["Value"] for item in container["Environment"]}
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_dagster_cloud_yaml_passes_dagster_cloud_clis_own_model(synthesized, environment):
+    document = yaml.safe_load(artifact(synthesized, environment, "dagster_cloud.yaml"))
+    parsed = DagsterCloudYaml.model_validate(document)
+    config = synthesized.stages[environment].config
+    assert [location.location_name for location in parsed.locations] == sorted(config.code_locations)
+    assert "&id" not in artifact(synthesized, environment, "dagster_cloud.yaml")
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_each_container_context_passes_dagster_aws_ecs_schema_once_the_agent_resolves_it(
+    synthesized, monkeypatch, environment
+):
+    document = yaml.safe_load(artifact(synthesized, environment, "dagster_cloud.yaml"))
+    supplied = agent_environment(synthesized, environment)
+    for location in document["locations"]:
+        ecs = location["container_context"]["ecs"]
+        assert referenced_env_vars(ecs) <= set(supplied), location["location_name"]
+        for name in referenced_env_vars(ecs):
+            monkeypatch.setenv(name, f"arn:aws:iam::123456789012:role/{name}")
+        result = process_config(ECS_CONTAINER_CONTEXT_SCHEMA, ecs)
+        assert result.success, (location["location_name"], result.errors)
+
+
+def test_unknown_container_context_key_fails_the_schema(synthesized):
+    document = yaml.safe_load(artifact(synthesized, "prod", "dagster_cloud.yaml"))
+    ecs = dict(document["locations"][0]["container_context"]["ecs"], run_resourcez={"cpu": "256"})
+    assert not validate_config(ECS_CONTAINER_CONTEXT_SCHEMA, ecs).success
+
+
+def test_container_context_carries_each_locations_resources_tags_and_secrets(synthesized):
+    document = yaml.safe_load(artifact(synthesized, "prod", "dagster_cloud.yaml"))
+    by_name = {location["location_name"]: location for location in document["locations"]}
+    forecasting = by_name["forecasting"]["container_context"]["ecs"]
+    assert forecasting["run_resources"] == {"cpu": "4096", "memory": "30720", "ephemeral_storage": 100}
+    assert forecasting["server_resources"] == {"cpu": "1024", "memory": "2048"}
+    assert {"key": "alert_team", "value": "ml"} in forecasting["run_ecs_tags"]
+    assert forecasting["secrets_tags"] == ["ml-models"]
+    assert by_name["forecasting"]["agent_queue"] == "heavy"
+    analytics = by_name["analytics"]["container_context"]["ecs"]
+    assert analytics["secrets"] == [{"name": "WAREHOUSE_PASSWORD", "valueFrom": "dagster/prod/warehouse"}]
+    assert "DBT_TARGET=prod" in analytics["env_vars"]
+    assert by_name["analytics"]["build"]["registry"] == "123456789012.dkr.ecr.eu-west-1.amazonaws.com/dagster/prod/analytics"
+
+
+def test_agnostic_environment_leaves_the_registry_to_ci_and_says_so(synthesized):
+    text = artifact(synthesized, "dev", "dagster_cloud.yaml")
+    assert "build" not in yaml.safe_load(text)["locations"][0]
+    assert "set it in CI" in text
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_repositories_scan_expire_and_follow_the_removal_policy(synthesized, environment):
+    config = synthesized.stages[environment].config
+    repositories = {
+        r["Properties"]["RepositoryName"]: r for r in synthesized.resources(environment, "storage", "AWS::ECR::Repository").values()
+    }
+    assert set(repositories) == {f"dagster/{environment}/{name}" for name in config.code_locations}
+    for name, settings in config.code_locations.items():
+        repository = repositories[f"dagster/{environment}/{name}"]
+        properties = repository["Properties"]
+        assert properties["ImageScanningConfiguration"] == {"ScanOnPush": True}
+        assert properties["ImageTagMutability"] == ("IMMUTABLE" if settings.immutable_tags else "MUTABLE")
+        rules = json.loads(properties["LifecyclePolicy"]["LifecyclePolicyText"])["rules"]
+        assert {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": settings.keep_images} in [
+            rule["selection"] for rule in rules
+        ]
+        assert repository["DeletionPolicy"] == ("Retain" if config.retain_stateful_resources else "Delete")
+        assert properties.get("EmptyOnDelete", False) is (not config.retain_stateful_resources)
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_agent_may_pass_exactly_the_default_and_location_roles(synthesized, environment):
+    policies = synthesized.resources(environment, "platform", "AWS::IAM::Policy")
+    [agent_policy] = [p for i, p in policies.items() if i.startswith("AgentTaskRoleDefaultPolicy")]
+    [statement] = [s for s in agent_policy["Properties"]["PolicyDocument"]["Statement"] if s["Action"] == "iam:PassRole"]
+    passed = sorted(resource["Fn::GetAtt"][0] for resource in statement["Resource"])
+    roles = synthesized.resources(environment, "platform", "AWS::IAM::Role")
+    expected = sorted(i for i in roles if i.startswith(("Workload", "Location")))
+    assert passed == expected
+    locations = synthesized.stages[environment].config.code_locations
+    assert len(expected) == 2 + 2 * len(locations)
+
+
+def test_location_execution_role_pulls_only_its_repository_and_reads_only_its_secrets(synthesized):
+    policies = synthesized.resources("prod", "platform", "AWS::IAM::Policy")
+    [analytics] = [p for i, p in policies.items() if i.startswith("LocationanalyticsExecutionRoleDefaultPolicy")]
+    statements = analytics["Properties"]["PolicyDocument"]["Statement"]
+    pulls = [s for s in statements if "ecr:BatchGetImage" in s["Action"]]
+    assert len(pulls) == 1 and "repository/dagster/prod/analytics" in json.dumps(pulls[0]["Resource"])
+    [named] = [s for s in statements if s.get("Sid") == "ReadNamedSecrets"]
+    assert named["Resource"] == "arn:aws:secretsmanager:eu-west-1:123456789012:secret:dagster/prod/warehouse-??????"
+    tagged = [s for s in statements if s.get("Sid", "").startswith("ReadSecretsTagged")]
+    assert [s["Condition"] for s in tagged] == [{"Null": {"secretsmanager:ResourceTag/dagster": "false"}}]
+
+
+def test_location_task_roles_start_empty_for_the_user_to_grant(synthesized):
+    policies = synthesized.resources("prod", "platform", "AWS::IAM::Policy")
+    assert not [i for i in policies if i.startswith("LocationanalyticsTaskRole")]
+    assert "TaskRoleArnanalytics" in synthesized.template("prod", "platform")["Outputs"]
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_deployment_settings_match_config_and_dagsters_own_schema_for_these_keys(synthesized, environment):
+    settings = yaml.safe_load(artifact(synthesized, environment, "deployment_settings.yaml"))
+    config = synthesized.stages[environment].config.deployment_settings
+    assert settings["run_retries"] == config.run_retries.model_dump()
+    assert settings["concurrency"]["runs"]["max_concurrent_runs"] == config.concurrency.runs.max_concurrent_runs
+    assert set(settings) == {"run_retries", "concurrency", "run_monitoring"}
+    # Dagster+ validates deployment settings server-side; concurrency has the same shape as Dagster's
+    # own instance schema, so check that part against it (unknown keys fail).
+    instance_schema = dagster_instance_config_schema()
+    assert validate_config(instance_schema["concurrency"].config_type, settings["concurrency"]).success
+    broken = dict(settings["concurrency"], run={"max_concurrent_runs": 1})
+    assert not validate_config(instance_schema["concurrency"].config_type, broken).success
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_run_policy_carries_caps_teams_and_location_defaults(synthesized, environment):
+    policy = json.loads(artifact(synthesized, environment, "run_policy.json"))
+    config = synthesized.stages[environment].config
+    assert policy["retries"]["max_run_retries"] == config.limits.max_run_retries <= 5
+    assert policy["alert_teams"] == sorted(config.alerting.teams)
+    assert policy["locations"]["forecasting"]["run"]["cpu"] == config.code_locations["forecasting"].run.cpu
+    assert policy["deployment_settings"]["run_retries"]["max_retries"] == config.deployment_settings.run_retries.max_retries
