@@ -157,8 +157,8 @@ def parse_alert(payload: Any) -> DagsterAlert:
         raise AlertContractError("alert of kind 'freshness' needs 'asset_key'")
 
     return DagsterAlert(
-        kind=kind,  # type: ignore[arg-type]
-        severity=severity,  # type: ignore[arg-type]
+        kind=kind,
+        severity=severity,
         title=title,  # type: ignore[arg-type]
         occurred_at=occurred_at,  # type: ignore[arg-type]
         details=optional.pop("details") or "",

@@ -25,8 +25,10 @@ FARGATE_TASK_SIZES: dict[int, tuple[int, ...]] = {
     16384: _steps(32, 120, 8),
 }
 
-#: Fargate ephemeral storage bounds in GiB (platform version 1.4.0 or later).
+#: Fargate ephemeral storage bounds in GiB (platform version 1.4.0 or later); a task that sets
+#: none gets the default.
 EPHEMERAL_STORAGE_GIB = (21, 200)
+DEFAULT_EPHEMERAL_STORAGE_GIB = 20
 
 
 class InvalidTaskSize(ValueError):

@@ -14,6 +14,7 @@ TAG_MAX_RETRIES = "dagster/max_retries"
 TAG_RETRY_STRATEGY = "dagster/retry_strategy"
 TAG_PRIORITY = "dagster/priority"
 TAG_ALERT_TEAM = "alert_team"
+TAG_RETRY_ON_ASSET_OR_OP_FAILURE = "dagster/retry_on_asset_or_op_failure"
 
 #: Values Dagster accepts for ``dagster/retry_strategy``.
 RETRY_STRATEGIES = ("FROM_FAILURE", "ALL_STEPS", "FROM_ASSET_FAILURE")
