@@ -1,0 +1,25 @@
+"""Alert relay runtime: SQS batch -> one normalized alert per record -> the team's destinations.
+
+Environment variables read by the relay Lambda:
+
+``ROUTES_FILE``
+    Path of the routing config rendered by the CDK app (default: ``routes.json`` next to
+    the handler; a relative path is resolved against the handler's folder).
+``STATE_TABLE_NAME``
+    The DynamoDB state table (partition key ``pk`` String, TTL attribute ``expires_at``).
+    Required.
+``SES_CONFIGURATION_SET``
+    Optional SES configuration set for alert emails.
+``HTTP_TIMEOUT_SECONDS``
+    Timeout of each Slack/Teams webhook request (default 5).
+``POWERTOOLS_SERVICE_NAME``
+    Service name in the structured logs (read by Powertools ``Logger``).
+``AWS_REGION``
+    Region of the AWS clients (set by Lambda).
+
+Modules: ``envelopes`` (parse, with ``aws_events`` and ``dagster_events``), ``routing``,
+``render``, ``destinations`` (SES + HTTP edge), ``state`` (DynamoDB), ``relay`` (one record),
+``runtime`` (wiring). Sibling modules import each other relatively; the Lambda asset root
+(the handler's folder) is on ``sys.path``, so ``import alert_relay_core`` and
+``import dagster_platform.alert_contract`` both resolve there.
+"""

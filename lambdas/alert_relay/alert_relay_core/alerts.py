@@ -1,0 +1,147 @@
+"""The relay's data model: what an ingress envelope parses into, and the routed alert."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+SEVERITIES = ("critical", "error", "warning", "info")
+
+SOURCE_CLOUDWATCH_ALARM = "cloudwatch_alarm"
+SOURCE_SES_NOTIFICATION = "ses_notification"
+SOURCE_ECS_TASK = "ecs_task"
+SOURCE_DAGSTER = "dagster"
+SOURCE_DAGSTER_CLOUD_WEBHOOK = "dagster_cloud_webhook"
+SOURCE_SNS = "sns"
+SOURCE_RAW = "raw"
+
+KIND_FRESHNESS = "freshness"
+KIND_UNPARSEABLE = "unparseable_message"
+
+# DynamoDB keys are at most 2048 bytes; long producer-chosen keys are hashed instead.
+_MAX_DEDUP_KEY_CHARS = 256
+
+
+@dataclass(frozen=True)
+class AlertLink:
+    label: str
+    url: str
+
+
+@dataclass(frozen=True)
+class FreshnessEvaluation:
+    """One lateness measurement of an asset; the relay alerts only on SLA threshold crossings."""
+
+    deployment: str
+    asset_key: str
+    lateness_seconds: float
+
+
+@dataclass(frozen=True)
+class ParsedAlert:
+    """An ingress message parsed into the relay's vocabulary, before a team is chosen.
+
+    ``requested_team`` is the team the message itself names (None when it names none);
+    ``ecs_task_arn`` asks routing to look for an ``alert_team`` tag on that task;
+    ``email_exclusions`` are addresses that must not receive this alert (bounced ones,
+    so that an SES bounce about an alert email cannot bounce again in a loop).
+    """
+
+    source: str
+    kind: str
+    severity: str
+    title: str
+    details: str
+    dedup_key: str
+    occurred_at: str
+    links: tuple[AlertLink, ...] = ()
+    facts: tuple[tuple[str, str], ...] = ()
+    requested_team: str | None = None
+    ecs_task_arn: str | None = None
+    freshness: FreshnessEvaluation | None = None
+    email_exclusions: frozenset[str] = field(default_factory=frozenset)
+
+
+@dataclass(frozen=True)
+class IgnoredMessage:
+    """A well-formed message that is deliberately not an alert (e.g. a clean ECS task exit)."""
+
+    source: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class NormalizedAlert:
+    """A parsed alert with its team resolved; what renderers and destinations consume."""
+
+    source: str
+    kind: str
+    severity: str
+    team: str
+    title: str
+    details: str
+    links: tuple[AlertLink, ...]
+    dedup_key: str
+    occurred_at: str
+    environment: str
+    facts: tuple[tuple[str, str], ...] = ()
+    routing_notes: tuple[str, ...] = ()
+    freshness: FreshnessEvaluation | None = None
+    email_exclusions: frozenset[str] = field(default_factory=frozenset)
+
+
+def stable_dedup_key(prefix: str, *parts: str) -> str:
+    """``prefix:part1:part2``, hashed when it would be too long for a DynamoDB key."""
+    key = ":".join((prefix, *parts))
+    if len(key) <= _MAX_DEDUP_KEY_CHARS:
+        return key
+    return f"{prefix}:sha256:{hashlib.sha256(key.encode('utf-8', 'replace')).hexdigest()}"
+
+
+def content_dedup_key(prefix: str, content: str) -> str:
+    """A key that is equal exactly when the content is equal."""
+    return f"{prefix}:sha256:{hashlib.sha256(content.encode('utf-8', 'replace')).hexdigest()}"
+
+
+# C0 control characters other than tab/newline/carriage return, and DEL: SES and chat
+# clients reject or mangle them, and a raw body can contain anything.
+_CONTROL_CHARACTERS = {code: "\ufffd" for code in (*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F)}
+
+
+def printable(text: str) -> str:
+    return text.translate(_CONTROL_CHARACTERS)
+
+
+def truncate(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    marker = f"... [truncated, {len(text) - limit} more characters]"
+    return text[: max(0, limit - len(marker))] + marker
+
+
+def normalize_timestamp(value: object, fallback: str) -> str:
+    """ISO 8601 in UTC for any timestamp AWS or Dagster sends; ``fallback`` when there is none."""
+    if not isinstance(value, str) or not value.strip():
+        return fallback
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return value.strip()[:64]
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed.astimezone(timezone.utc).isoformat()
+
+
+def timestamp_epoch(value: str) -> float | None:
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed.timestamp()
+
+
+def utc_now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat()

@@ -1,0 +1,176 @@
+"""Shared helpers of the relay tests: paths, constants, the local webhook server, moto views.
+
+Test modules import this (not ``conftest``, whose module name is shared by every conftest.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import importlib.util
+import json
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+RELAY_DIR = REPO_ROOT / "lambdas" / "alert_relay"
+WEBHOOK_DIR = REPO_ROOT / "lambdas" / "alert_webhook"
+# In Lambda the handler's folder is the import root; dagster_platform is copied next to it.
+for _path in (RELAY_DIR, REPO_ROOT):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
+
+import boto3  # noqa: E402
+from moto.core import DEFAULT_ACCOUNT_ID  # noqa: E402
+from moto.ses.models import ses_backends  # noqa: E402
+from relay_payloads import REGION  # noqa: E402
+
+STATE_TABLE = "dagster-prod-alert-relay-state"
+SENDER = "dagster-alerts@example.com"
+SLACK_PLATFORM_SECRET = "dagster/prod/slack-platform"
+TEAMS_DATA_ENG_SECRET = "dagster/prod/teams-data-eng"
+PLATFORM_EMAIL = "platform-oncall@example.com"
+DATA_ENG_EMAIL = "data-eng@example.com"
+WEBHOOK_SHARED_SECRET = "s3cr3t-shared-with-dagster-plus"
+
+
+def load_module(name: str, path: Path) -> ModuleType:
+    """Both Lambdas have a ``handler.py``; load each under its own module name."""
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+# --- local webhook server ------------------------------------------------------------------
+
+
+@dataclass
+class ReceivedRequest:
+    path: str
+    headers: dict[str, str]
+    payload: Any
+
+    @property
+    def text(self) -> str:
+        return json.dumps(self.payload)
+
+
+@dataclass
+class PathBehavior:
+    status: int = 200
+    delay_seconds: float = 0.0
+
+
+@dataclass
+class WebhookServer:
+    """Slack/Teams stand-in on 127.0.0.1: records every POST, answers per path as configured."""
+
+    base_url: str
+    requests: list[ReceivedRequest] = field(default_factory=list)
+    behaviors: dict[str, PathBehavior] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def url(self, path: str) -> str:
+        return f"{self.base_url}{path}"
+
+    def respond(self, path: str, status: int = 200, delay_seconds: float = 0.0) -> None:
+        self.behaviors[path] = PathBehavior(status, delay_seconds)
+
+    def received(self, path: str) -> list[ReceivedRequest]:
+        with self.lock:
+            return [request for request in self.requests if request.path == path]
+
+
+def webhook_request_handler(server_state: WebhookServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length", "0"))
+            raw = self.rfile.read(length)
+            behavior = server_state.behaviors.get(self.path, PathBehavior())
+            if behavior.delay_seconds:
+                time.sleep(behavior.delay_seconds)
+            with server_state.lock:
+                server_state.requests.append(
+                    ReceivedRequest(self.path, dict(self.headers.items()), json.loads(raw.decode("utf-8")))
+                )
+            body = b"ok" if behavior.status < 300 else b"internal_error"
+            self.send_response(behavior.status)
+            if 300 <= behavior.status < 400:
+                self.send_header("Location", server_state.url("/elsewhere"))
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            # The client may have timed out and gone away, which is what the timeout test wants.
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    return Handler
+
+
+# --- moto views -----------------------------------------------------------------------------
+
+
+def sent_emails() -> list[Any]:
+    """Messages moto's SES (which backs SES v2) accepted."""
+    return list(ses_backends[DEFAULT_ACCOUNT_ID][REGION].sent_messages)
+
+
+def emails_to(address: str) -> list[Any]:
+    return [message for message in sent_emails() if address in message.destinations.get("ToAddresses", [])]
+
+
+def body_text(message: Any) -> str:
+    """The email body as a reader sees it (moto keeps the HTML part when there is one)."""
+    return html.unescape(message.body)
+
+
+def state_items() -> list[dict[str, Any]]:
+    client = boto3.client("dynamodb", region_name=REGION)
+    return client.scan(TableName=STATE_TABLE, ConsistentRead=True)["Items"]
+
+
+def clear_state() -> None:
+    client = boto3.client("dynamodb", region_name=REGION)
+    for item in state_items():
+        client.delete_item(TableName=STATE_TABLE, Key={"pk": item["pk"]})
+
+
+# --- routes ----------------------------------------------------------------------------------
+
+
+def routes_document() -> dict[str, Any]:
+    return {
+        "schema_version": 1,
+        "environment": "prod",
+        "default_team": "platform",
+        "dedup_window_seconds": 900,
+        "email_sender": SENDER,
+        "teams": {
+            "platform": {
+                "email": [PLATFORM_EMAIL],
+                "slack_webhook_secret": SLACK_PLATFORM_SECRET,
+                "teams_webhook_secret": None,
+                "sla_lateness_minutes": 5,
+            },
+            "data-eng": {
+                "email": [DATA_ENG_EMAIL],
+                "slack_webhook_secret": None,
+                "teams_webhook_secret": TEAMS_DATA_ENG_SECRET,
+                "sla_lateness_minutes": 15,
+            },
+        },
+    }

@@ -1,0 +1,217 @@
+"""No spam, no loss: dedup window, per-destination delivery records and freshness SLA crossings."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from alert_relay_core.aws import AwsClients
+from alert_relay_core.destinations import DestinationPlanner, SecretCache, UrllibJsonPoster
+from alert_relay_core.relay import DELIVERED, DUPLICATE, Relay
+from alert_relay_core.routes import load_routes
+from alert_relay_core.state import BREACH, RECOVER, SlaEvaluation, StateStore
+from relay_payloads import REGION, FakeLambdaContext, contract_alert, failed_ids, freshness_alert, queued, sqs_event
+from relay_support import DATA_ENG_EMAIL, PLATFORM_EMAIL, STATE_TABLE, WebhookServer, body_text, emails_to, state_items
+
+SLACK_PLATFORM = "/slack/platform"
+TEAMS_DATA_ENG = "/teams/data-eng"
+T0 = datetime(2025, 11, 24, 6, 0, tzinfo=timezone.utc)
+
+
+def invoke(handler_module: ModuleType, *messages) -> dict:
+    return handler_module.handler(sqs_event(*messages), FakeLambdaContext())
+
+
+def at(minutes: int) -> str:
+    return (T0 + timedelta(minutes=minutes)).isoformat()
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def relay_with_clock(routes_file: Path, clock: FakeClock) -> Relay:
+    clients = AwsClients(REGION)
+    routes = load_routes(routes_file)
+    planner = DestinationPlanner(routes, clients, SecretCache(clients), UrllibJsonPoster(0.5))
+    return Relay(routes, planner, StateStore(STATE_TABLE, clients, clock=clock), task_tag_lookup=None, clock=clock)
+
+
+def test_sla_evaluations_alert_only_on_crossings(relay_handler: ModuleType, webhook_server: WebhookServer) -> None:
+    lateness_sequence = [0, 60, 310, 400, 500, 100, 0, 320]  # platform threshold: 5 min = 300 s
+
+    for minute, lateness in enumerate(lateness_sequence):
+        response = invoke(relay_handler, queued(freshness_alert(lateness, at(minute))))
+        assert response == {"batchItemFailures": []}
+
+    slack_titles = [request.payload["text"] for request in webhook_server.received(SLACK_PLATFORM)]
+    assert slack_titles == [
+        "[prod] WARNING: Freshness SLA breached: analytics/orders is 5.2 min late (threshold 5.0 min)",
+        "[prod] INFO: Freshness SLA recovered: analytics/orders is within 5.0 min again",
+        "[prod] WARNING: Freshness SLA breached: analytics/orders is 5.3 min late (threshold 5.0 min)",
+    ]
+    assert [email.subject for email in emails_to(PLATFORM_EMAIL)] == slack_titles
+    (sla_state,) = [item for item in state_items() if item["pk"]["S"] == "sla#prod#analytics/orders"]
+    assert sla_state["breached"] == {"BOOL": True}
+    assert float(sla_state["lateness_seconds"]["N"]) == 320.0
+    assert sla_state["last_transition"] == {"S": BREACH}
+
+
+def test_sla_state_is_per_asset_and_uses_the_teams_threshold(
+    relay_handler: ModuleType, webhook_server: WebhookServer
+) -> None:
+    data_eng_asset = freshness_alert(600, at(0), asset_key="marts/revenue")
+    data_eng_asset["tags"] = {"alert_team": "data-eng"}  # threshold 15 min: 10 min late is fine
+    invoke(relay_handler, queued(data_eng_asset), queued(freshness_alert(600, at(0), asset_key="analytics/orders")))
+
+    assert webhook_server.received(TEAMS_DATA_ENG) == []
+    assert len(webhook_server.received(SLACK_PLATFORM)) == 1
+
+    data_eng_asset.update(lateness_seconds=900, occurred_at=at(1))
+    invoke(relay_handler, queued(data_eng_asset))
+    (teams,) = webhook_server.received(TEAMS_DATA_ENG)
+    assert "marts/revenue is 15.0 min late (threshold 15.0 min)" in teams.text
+
+
+def test_out_of_order_evaluation_is_ignored(relay_handler: ModuleType, webhook_server: WebhookServer) -> None:
+    invoke(relay_handler, queued(freshness_alert(400, at(10))))
+    invoke(relay_handler, queued(freshness_alert(0, at(5))))  # older than the breach: must not "recover"
+
+    assert len(webhook_server.received(SLACK_PLATFORM)) == 1
+
+
+def test_concurrent_evaluations_cannot_both_alert(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = StateStore(STATE_TABLE, AwsClients(REGION))
+
+    def evaluation(lateness: float, evaluated_at: float, message_id: str) -> SlaEvaluation:
+        return SlaEvaluation("prod", "analytics/orders", lateness, 300.0, evaluated_at, message_id, "platform")
+
+    assert store.evaluate_freshness(evaluation(0, 1000.0, "m0")).transition is None
+    snapshot_before_breach = store._get("sla#prod#analytics/orders")
+
+    assert store.evaluate_freshness(evaluation(400, 1060.0, "m1")).transition == BREACH
+
+    # The second evaluator read the state before the first one wrote it.
+    stale_reads = [snapshot_before_breach]
+    real_get = store._get
+
+    def stale_then_real(pk: str) -> dict | None:
+        return stale_reads.pop() if pk.startswith("sla#") and stale_reads else real_get(pk)
+
+    monkeypatch.setattr(store, "_get", stale_then_real)
+    second = store.evaluate_freshness(evaluation(420, 1060.0, "m2"))
+
+    assert second.transition is None
+    assert stale_reads == []  # it did see the stale state, and its conditional write lost
+    transitions = [item for item in state_items() if item["pk"]["S"].startswith("slatransition#")]
+    assert [item["pk"]["S"] for item in transitions] == ["slatransition#m1"]
+
+
+def test_retry_of_a_failed_sla_alert_still_delivers_it(
+    relay_handler: ModuleType, webhook_server: WebhookServer
+) -> None:
+    webhook_server.respond(SLACK_PLATFORM, status=500)
+    breach = queued(freshness_alert(400, at(0)))
+    assert failed_ids(invoke(relay_handler, breach)) == {breach.message_id}
+
+    webhook_server.respond(SLACK_PLATFORM, status=200)
+    assert invoke(relay_handler, queued(freshness_alert(450, at(1)))) == {"batchItemFailures": []}  # still breached
+    assert len(webhook_server.received(SLACK_PLATFORM)) == 1  # only the failed attempt
+
+    retry = queued(breach.body, message_id=breach.message_id, receive_count=2)
+    assert invoke(relay_handler, retry) == {"batchItemFailures": []}
+
+    posts = webhook_server.received(SLACK_PLATFORM)
+    assert len(posts) == 2
+    assert "Freshness SLA breached: analytics/orders is 6.7 min late" in posts[-1].payload["text"]
+    assert len(emails_to(PLATFORM_EMAIL)) == 1  # email went out on the first attempt, not again
+
+
+def test_duplicates_within_the_window_are_delivered_once(
+    relay_handler: ModuleType, webhook_server: WebhookServer
+) -> None:
+    body = json.dumps(contract_alert())
+
+    first = invoke(relay_handler, queued(body), queued(body))
+    later = invoke(relay_handler, queued(body))
+
+    assert first == later == {"batchItemFailures": []}
+    assert len(emails_to(DATA_ENG_EMAIL)) == 1
+    assert len(webhook_server.received(TEAMS_DATA_ENG)) == 1
+
+
+def test_dedup_window_expires(relay_env: None, routes_file: Path, webhook_server: WebhookServer) -> None:
+    clock = FakeClock()
+    relay = relay_with_clock(routes_file, clock)
+    body = json.dumps(contract_alert())
+
+    assert relay.handle_message(body, message_id="m1").status == DELIVERED
+    clock.now += 899
+    assert relay.handle_message(body, message_id="m2").status == DUPLICATE
+    clock.now += 2  # past the 900 s window (the expired item may still exist: TTL deletion is lazy)
+    assert relay.handle_message(body, message_id="m3").status == DELIVERED
+
+    assert len(emails_to(DATA_ENG_EMAIL)) == 2
+    assert len(webhook_server.received(TEAMS_DATA_ENG)) == 2
+
+
+def test_failed_delivery_releases_the_dedup_claim(relay_handler: ModuleType, webhook_server: WebhookServer) -> None:
+    webhook_server.respond(TEAMS_DATA_ENG, status=500)
+    body = json.dumps(contract_alert())
+    failing = queued(body)
+    assert failed_ids(invoke(relay_handler, failing)) == {failing.message_id}
+    assert not any(item["pk"]["S"].startswith("dedup#") for item in state_items())
+
+    webhook_server.respond(TEAMS_DATA_ENG, status=200)
+    duplicate = queued(body)  # e.g. SNS redelivered the same alert as a new SQS message
+    assert invoke(relay_handler, duplicate) == {"batchItemFailures": []}
+
+    assert len(webhook_server.received(TEAMS_DATA_ENG)) == 2
+    (claim,) = [item for item in state_items() if item["pk"]["S"].startswith("dedup#")]
+    assert claim["owner_message_id"] == {"S": duplicate.message_id}
+
+
+def test_state_item_shapes(relay_handler: ModuleType, webhook_server: WebhookServer) -> None:
+    message = queued(json.dumps(contract_alert()))
+    before = int(time.time())
+    invoke(relay_handler, message)
+
+    items = {item["pk"]["S"]: item for item in state_items()}
+    claim = items["dedup#dagster:run_failure:4f1a2b3c-5d6e-7f80-91a2-b3c4d5e6f708"]
+    assert claim["owner_message_id"] == {"S": message.message_id}
+    assert before + 899 <= int(claim["expires_at"]["N"]) <= int(time.time()) + 900
+    for destination in ("email", "teams"):
+        record = items[f"delivery#{message.message_id}#{destination}"]
+        assert record["team"] == {"S": "data-eng"}
+        assert record["dedup_key"] == {"S": "dagster:run_failure:4f1a2b3c-5d6e-7f80-91a2-b3c4d5e6f708"}
+        assert int(record["expires_at"]["N"]) >= before + 14 * 24 * 3600
+    assert len(items) == 3
+
+
+def test_recovery_alert_body_reports_the_lateness(relay_handler: ModuleType, webhook_server: WebhookServer) -> None:
+    invoke(relay_handler, queued(freshness_alert(360, at(0))))
+    invoke(relay_handler, queued(freshness_alert(30, at(1))))
+
+    breach_email, recover_email = emails_to(PLATFORM_EMAIL)
+    assert "6.0 min late, at or above the team's SLA threshold of 5.0 min" in body_text(breach_email)
+    assert "back within the SLA (lateness 0.5 min)" in body_text(recover_email)
+    assert "freshness_sla_recover" in body_text(recover_email)
+    assert RECOVER in webhook_server.received(SLACK_PLATFORM)[-1].text
+
+
+def test_unbounded_lateness_is_a_breach(relay_handler: ModuleType, webhook_server: WebhookServer) -> None:
+    body = json.dumps(freshness_alert(float("inf"), at(0)))
+    assert "Infinity" in body
+
+    assert invoke(relay_handler, queued(body)) == {"batchItemFailures": []}
+
+    (slack,) = webhook_server.received(SLACK_PLATFORM)
+    assert "Freshness SLA breached: analytics/orders is inf min late" in slack.payload["text"]
