@@ -18,14 +18,17 @@ def cdk_json_context() -> dict:
 
 def build_app(config_dir: str | Path = ROOT / "config", *, outdir: str | None = None):
     from aws_cdk import App, Validations
-    from cdk_nag import AwsSolutionsChecks
+    from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 
     from constructs_lib.config import load_environments
     from stacks import DagsterPlatformStage
 
     configs = load_environments(config_dir)
     app = App(context=cdk_json_context(), outdir=outdir)
-    Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    Validations.of(app).add_plugins(
+        AwsSolutionsChecks(app, write_suppressions_to_cloud_formation=True),
+        ServerlessChecks(app),
+    )
     stages = [DagsterPlatformStage(app, config=config) for config in configs]
     return app, stages
 

@@ -25,3 +25,26 @@ class StatefulNames:
     @property
     def workload_log_group(self) -> str:
         return f"/dagster-platform/{self.environment}/workloads"
+
+
+@dataclass(frozen=True)
+class PlatformNames:
+    """Names the observability stack and code locations use to find platform resources."""
+
+    environment: str
+
+    @property
+    def cluster(self) -> str:
+        return f"dagster-platform-{self.environment}"
+
+    @property
+    def agent_service(self) -> str:
+        return "dagster-agent"
+
+    @property
+    def alert_queue(self) -> str:
+        return f"dagster-platform-{self.environment}-alerts"
+
+    @property
+    def alert_key_alias(self) -> str:
+        return f"alias/dagster-platform/{self.environment}/alerts"

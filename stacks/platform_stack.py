@@ -2,33 +2,44 @@
 
 from __future__ import annotations
 
+import json
+
 from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from constructs_lib.agent import DagsterAgent
+from constructs_lib.alerting.grants import alert_queue_url, grant_alert_publish
 from constructs_lib.cluster import DagsterCluster
-from constructs_lib.code_locations import DagsterCodeLocation
+from constructs_lib.code_locations import DagsterCodeLocation, render_run_policy
 from constructs_lib.config import EnvironmentConfig
 from constructs_lib.network import DagsterNetwork
 from constructs_lib.token_secret import import_token_secret
 from constructs_lib.workload import WorkloadRoles
 
+from .names import PlatformNames
 from .storage_stack import StorageStack
 
 
 class PlatformStack(Stack):
     def __init__(
-        self, scope: Construct, construct_id: str, *, config: EnvironmentConfig, storage: StorageStack, **kwargs
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: EnvironmentConfig,
+        storage: StorageStack,
+        names: PlatformNames,
+        **kwargs,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.add_stack_dependency(storage, "Stateful resources are imported by name and must exist first")
-        names = storage.names
-        workload_logs = logs.LogGroup.from_log_group_name(self, "WorkloadLogs", names.workload_log_group)
-        agent_logs = logs.LogGroup.from_log_group_name(self, "AgentLogs", names.agent_log_group)
+        stateful = storage.names
+        workload_logs = logs.LogGroup.from_log_group_name(self, "WorkloadLogs", stateful.workload_log_group)
+        agent_logs = logs.LogGroup.from_log_group_name(self, "AgentLogs", stateful.agent_log_group)
         token_secret = import_token_secret(
-            self, "AgentToken", settings=config.agent.token_secret, created_secret_name=names.agent_token_secret
+            self, "AgentToken", settings=config.agent.token_secret, created_secret_name=stateful.agent_token_secret
         )
         self.network = DagsterNetwork(
             self, "Network", settings=config.network, removal_policy=storage.removal_policy
@@ -39,6 +50,7 @@ class PlatformStack(Stack):
             settings=config.cluster,
             vpc=self.network.vpc,
             namespace_name=f"dagster-{config.name}.local",
+            cluster_name=names.cluster,
         )
         self.workload = WorkloadRoles(
             self,
@@ -64,7 +76,14 @@ class PlatformStack(Stack):
             workload_log_group=workload_logs,
             workload_execution_role=self.workload.execution_role,
             workload_task_role=self.workload.task_role,
-            inherited_environment={"DAGSTER_PLATFORM_ENVIRONMENT": config.name},
+            inherited_environment={
+                "DAGSTER_PLATFORM_ENVIRONMENT": config.name,
+                "DAGSTER_PLATFORM_ALERT_QUEUE_URL": alert_queue_url(self, names.alert_queue),
+                # The tag helpers in code locations enforce this environment's caps at import time.
+                "DAGSTER_PLATFORM_RUN_POLICY_JSON": json.dumps(render_run_policy(config), sort_keys=True, separators=(",", ":")),
+                "DAGSTER_PLATFORM_UI_URL": f"https://{config.dagster.organization}.dagster.cloud",
+            },
+            service_name=names.agent_service,
         )
         self.code_locations = {}
         for name, settings in sorted(config.code_locations.items()):
@@ -80,6 +99,7 @@ class PlatformStack(Stack):
                 workload_log_group=workload_logs,
                 shared_secrets_tag=config.agent.secrets_tag,
             )
+            grant_alert_publish(location.task_role, queue_name=names.alert_queue, key_alias=names.alert_key_alias)
             self.agent.register_code_location(location)
             self.code_locations[name] = location
             CfnOutput(self, f"TaskRoleArn-{name}", value=location.task_role.role_arn,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aws_cdk import Environment, Stage, Tags
 from constructs import Construct
 
+from constructs_lib.alerting import render_alert_policies_yaml
 from constructs_lib.code_locations import (
     render_dagster_cloud_yaml,
     render_deployment_settings_yaml,
@@ -12,12 +13,15 @@ from constructs_lib.code_locations import (
 )
 from constructs_lib.config import EnvironmentConfig
 
+from .names import PlatformNames
+from .observability_stack import ObservabilityStack
 from .platform_stack import PlatformStack
 from .storage_stack import StorageStack
 
 
 class DagsterPlatformStage(Stage):
-    """``<env>/storage`` (stateful) and ``<env>/platform`` (stateless) for one environment.
+    """``<env>/storage`` (stateful), ``<env>/platform`` (network, cluster, agent, code locations) and
+    ``<env>/observability`` (alerts, health alarms, dashboard) for one environment.
 
     ``artifacts`` maps file names to the Dagster documents rendered for this environment;
     ``app.py`` writes them to ``cdk.out/dagster/<env>/`` next to the templates.
@@ -28,10 +32,24 @@ class DagsterPlatformStage(Stage):
         super().__init__(scope, config.name, env=env)
         self.config = config
         self.storage = StorageStack(self, "storage", config=config, description=f"Dagster+ {config.name}: stateful")
+        names = PlatformNames(config.name)
         self.platform = PlatformStack(
-            self, "platform", config=config, storage=self.storage,
+            self, "platform", config=config, storage=self.storage, names=names,
             description=f"Dagster+ {config.name}: network, cluster and agent",
         )
+        self.observability = ObservabilityStack(
+            self,
+            "observability",
+            config=config,
+            names=names,
+            cluster_name=config.cluster.existing_cluster_name or names.cluster,
+            removal_policy=self.storage.removal_policy,
+            description=f"Dagster+ {config.name}: alerts, health alarms and dashboard",
+        )
+        self.observability.add_stack_dependency(
+            self.platform, "Alarms and the stopped-task rule watch the cluster and agent by name"
+        )
+        self.observability.finish()
         for key, value in {"dagster-platform:environment": config.name, **config.tags}.items():
             Tags.of(self).add(key, value)
         self.artifacts: dict[str, str] = {
@@ -39,4 +57,5 @@ class DagsterPlatformStage(Stage):
             "dagster_cloud.yaml": render_dagster_cloud_yaml(config),
             "deployment_settings.yaml": render_deployment_settings_yaml(config),
             "run_policy.json": render_run_policy_json(config),
+            "alert_policies.yaml": render_alert_policies_yaml(config),
         }

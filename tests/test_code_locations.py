@@ -122,10 +122,34 @@ def test_location_execution_role_pulls_only_its_repository_and_reads_only_its_se
     assert [s["Condition"] for s in tagged] == [{"Null": {"secretsmanager:ResourceTag/dagster": "false"}}]
 
 
-def test_location_task_roles_start_empty_for_the_user_to_grant(synthesized):
+PLATFORM_TASK_ROLE_GRANTS = {"PublishPlatformAlerts", "EncryptPlatformAlerts"}
+
+
+def test_location_task_roles_hold_only_the_platforms_grants_the_rest_is_the_users(synthesized):
     policies = synthesized.resources("prod", "platform", "AWS::IAM::Policy")
-    assert not [i for i in policies if i.startswith("LocationanalyticsTaskRole")]
+    [policy] = [p for i, p in policies.items() if i.startswith("LocationanalyticsTaskRole")]
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert {s["Sid"] for s in statements} == PLATFORM_TASK_ROLE_GRANTS
+    [publish] = [s for s in statements if s["Sid"] == "PublishPlatformAlerts"]
+    assert publish["Action"] == "sqs:SendMessage"
+    assert publish["Resource"] == "arn:aws:sqs:eu-west-1:123456789012:dagster-platform-prod-alerts"
+    [encrypt] = [s for s in statements if s["Sid"] == "EncryptPlatformAlerts"]
+    assert encrypt["Condition"] == {
+        "ForAnyValue:StringEquals": {"kms:ResourceAliases": "alias/dagster-platform/prod/alerts"},
+        "StringEquals": {"kms:ViaService": "sqs.eu-west-1.amazonaws.com"},
+    }
     assert "TaskRoleArnanalytics" in synthesized.template("prod", "platform")["Outputs"]
+
+
+def test_the_alert_queue_url_reaches_code_locations_through_the_agent(synthesized):
+    environment = agent_environment(synthesized, "prod")
+    assert environment["DAGSTER_PLATFORM_ALERT_QUEUE_URL"] == {
+        "Fn::Join": ["", ["https://sqs.eu-west-1.", {"Ref": "AWS::URLSuffix"}, "/123456789012/dagster-platform-prod-alerts"]]
+    }
+    launcher = yaml.safe_load(artifact(synthesized, "prod", "dagster.yaml"))["user_code_launcher"]["config"]
+    assert "DAGSTER_PLATFORM_ALERT_QUEUE_URL" in launcher["env_vars"]
+    names = [q["Properties"].get("QueueName") for q in synthesized.resources("prod", "observability", "AWS::SQS::Queue").values()]
+    assert "dagster-platform-prod-alerts" in names
 
 
 @pytest.mark.parametrize("environment", ENVIRONMENTS)
@@ -151,3 +175,18 @@ def test_run_policy_carries_caps_teams_and_location_defaults(synthesized, enviro
     assert policy["alert_teams"] == sorted(config.alerting.teams)
     assert policy["locations"]["forecasting"]["run"]["cpu"] == config.code_locations["forecasting"].run.cpu
     assert policy["deployment_settings"]["run_retries"]["max_retries"] == config.deployment_settings.run_retries.max_retries
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_rendered_run_policy_is_what_dagster_platform_loads_and_what_workloads_inherit(synthesized, environment):
+    from dagster_platform.policy import load_policy
+
+    path = synthesized.outdir / "dagster" / environment / "run_policy.json"
+    policy = load_policy(path)
+    config = synthesized.stages[environment].config
+    assert policy.to_dict() == json.loads(path.read_text())
+    assert sorted(policy.alert_teams) == sorted(config.alerting.teams)
+    inherited = agent_environment(synthesized, environment)["DAGSTER_PLATFORM_RUN_POLICY_JSON"]
+    assert json.loads(inherited) == json.loads(path.read_text())
+    launcher = yaml.safe_load(artifact(synthesized, environment, "dagster.yaml"))["user_code_launcher"]["config"]
+    assert {"DAGSTER_PLATFORM_RUN_POLICY_JSON", "DAGSTER_PLATFORM_UI_URL"} <= set(launcher["env_vars"])
