@@ -53,6 +53,31 @@ def time_phases(config_dir: Path) -> dict[str, float]:
         return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+def config_with_locations(directory: Path, count: int) -> Path:
+    """The dev example with ``count`` code locations (copies of its first one)."""
+    import yaml
+
+    data = yaml.safe_load((ROOT / "config" / "dev.yaml").read_text())
+    template = next(iter(data["code_locations"].values()))
+    data["code_locations"] = {f"location-{index:02d}": template for index in range(count)}
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "dev.yaml").write_text(yaml.safe_dump(data))
+    return directory
+
+
+def location_scaling() -> None:
+    target_ms = 100
+    with tempfile.TemporaryDirectory() as scratch:
+        timings = {}
+        for count in (1, 25):
+            config_dir = config_with_locations(Path(scratch) / f"locations-{count}", count)
+            timings[count] = sorted(time_full_synth(config_dir) for _ in range(3))[1]
+    per_location_ms = (timings[25] - timings[1]) / 24 * 1000
+    verdict = "ok" if per_location_ms <= target_ms else "OVER TARGET"
+    print(f"synth, one environment: 1 code location {timings[1]:.2f} s, 25 code locations {timings[25]:.2f} s "
+          f"-> {per_location_ms:.0f} ms per extra location (target <= {target_ms} ms) {verdict}")
+
+
 def main() -> None:
     config_dir = ROOT / "config"
     time_full_synth(config_dir)  # warm the jsii cache
@@ -64,6 +89,7 @@ def main() -> None:
           f"(target <= {TARGET_SECONDS:.0f} s) {verdict}")
     phases = time_phases(config_dir)
     print("  phases: " + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in phases.items()))
+    location_scaling()
 
 
 if __name__ == "__main__":
