@@ -265,6 +265,8 @@ class PlatformHealth(Construct):
                     actions_to=[to_alerts, to_backstop],
                 )
         for alarm in extra_alarms:
+            description = alarm.node.default_child
+            description.alarm_description = f"{description.alarm_description or alarm.alarm_name}\nalert_team=platform"
             alarm.add_alarm_action(to_alerts)
             alarm.add_ok_action(to_alerts)
             self.alarms[alarm.node.id] = alarm

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from aws_cdk import CfnOutput, RemovalPolicy, Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from constructs_lib.alerting import AlertPipeline
 from constructs_lib.config import EnvironmentConfig
 from constructs_lib.health import AgentTarget, PlatformHealth, RelayTarget
+from constructs_lib.log_forwarding import LogForwarding
 
-from .names import PlatformNames
+from .names import PlatformNames, StatefulNames
 
 
 class ObservabilityStack(Stack):
@@ -22,6 +25,7 @@ class ObservabilityStack(Stack):
         names: PlatformNames,
         cluster_name: str,
         removal_policy: RemovalPolicy,
+        stateful: StatefulNames,
         **kwargs,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -36,6 +40,19 @@ class ObservabilityStack(Stack):
             queue_name=names.alert_queue,
             key_alias=names.alert_key_alias,
         )
+        self.forwarding = None
+        if config.logging.forwarding is not None:
+            self.forwarding = LogForwarding(
+                self,
+                "Forwarding",
+                settings=config.logging.forwarding,
+                environment_name=config.name,
+                log_groups={
+                    "agent": logs.LogGroup.from_log_group_name(self, "AgentLogs", stateful.agent_log_group),
+                    "workloads": logs.LogGroup.from_log_group_name(self, "WorkloadLogs", stateful.workload_log_group),
+                },
+                removal_policy=removal_policy,
+            )
         self.health = PlatformHealth(
             self,
             "Health",
@@ -54,6 +71,7 @@ class ObservabilityStack(Stack):
             backstop_emails=alerting.teams[alerting.default_team].email,
             key=self.alerts.key,
             monitor_ses=alerting.email is not None,
+            extra_alarms=self.forwarding.alarms if self.forwarding else (),
             removal_policy=removal_policy,
         )
         CfnOutput(self, "AlertTopicArn", value=self.alerts.topic.topic_arn,
@@ -66,5 +84,14 @@ class ObservabilityStack(Stack):
                       description="Dagster+ webhook URL; send the shared secret in x-dagster-platform-secret")
             CfnOutput(self, "WebhookSharedSecretArn", value=self.alerts.webhook_secret.secret_arn)
 
-    def finish(self, extra_widgets=()) -> None:
-        self.health.finish_dashboard(extra_widgets)
+    def finish(self) -> None:
+        widgets = []
+        if self.forwarding is not None:
+            widgets.append(
+                cloudwatch.GraphWidget(
+                    title="Log forwarding delivery",
+                    left=[alarm.metric for alarm in self.forwarding.alarms],
+                    width=24,
+                )
+            )
+        self.health.finish_dashboard(widgets)

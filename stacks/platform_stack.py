@@ -12,6 +12,13 @@ from constructs import Construct
 from constructs_lib.agent import DagsterAgent
 from constructs_lib.alerting.grants import alert_queue_url, grant_alert_publish
 from constructs_lib.cluster import DagsterCluster
+from constructs_lib.compute_logs import (
+    ENV_COMPUTE_LOG_BUCKET,
+    compute_log_bucket_name,
+    compute_log_key_alias,
+    grant_compute_log_access,
+    render_compute_logs_block,
+)
 from constructs_lib.code_locations import DagsterCodeLocation, render_run_policy
 from constructs_lib.config import EnvironmentConfig
 from constructs_lib.network import DagsterNetwork
@@ -58,6 +65,12 @@ class PlatformStack(Stack):
             log_group=workload_logs,
             secrets_tag=config.agent.secrets_tag,
         )
+        compute_logs = config.storage.compute_logs
+        compute_log_access = {
+            "bucket_name": compute_log_bucket_name(config.name),
+            "prefix": compute_logs.prefix,
+            "kms_key_alias": compute_log_key_alias(config.name) if compute_logs.encryption == "kms" else None,
+        }
         self.agent = DagsterAgent(
             self,
             "Agent",
@@ -82,9 +95,18 @@ class PlatformStack(Stack):
                 # The tag helpers in code locations enforce this environment's caps at import time.
                 "DAGSTER_PLATFORM_RUN_POLICY_JSON": json.dumps(render_run_policy(config), sort_keys=True, separators=(",", ":")),
                 "DAGSTER_PLATFORM_UI_URL": f"https://{config.dagster.organization}.dagster.cloud",
+                # Runs read the agent's compute_logs block and resolve its {env:} bucket themselves.
+                ENV_COMPUTE_LOG_BUCKET: compute_log_access["bucket_name"],
+            },
+            extra_config_blocks={
+                "compute_logs": render_compute_logs_block(
+                    compute_logs, kms_key_alias=compute_log_access["kms_key_alias"]
+                )
             },
             service_name=names.agent_service,
         )
+        for role in (self.agent.task_role, self.workload.task_role):
+            grant_compute_log_access(role, **compute_log_access)
         self.code_locations = {}
         for name, settings in sorted(config.code_locations.items()):
             location = DagsterCodeLocation(
@@ -99,6 +121,7 @@ class PlatformStack(Stack):
                 workload_log_group=workload_logs,
                 shared_secrets_tag=config.agent.secrets_tag,
             )
+            grant_compute_log_access(location.task_role, **compute_log_access)
             grant_alert_publish(location.task_role, queue_name=names.alert_queue, key_alias=names.alert_key_alias)
             self.agent.register_code_location(location)
             self.code_locations[name] = location

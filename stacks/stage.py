@@ -44,7 +44,8 @@ class DagsterPlatformStage(Stage):
             names=names,
             cluster_name=config.cluster.existing_cluster_name or names.cluster,
             removal_policy=self.storage.removal_policy,
-            description=f"Dagster+ {config.name}: alerts, health alarms and dashboard",
+            stateful=self.storage.names,
+            description=f"Dagster+ {config.name}: alerts, log forwarding, health alarms and dashboard",
         )
         self.observability.add_stack_dependency(
             self.platform, "Alarms and the stopped-task rule watch the cluster and agent by name"

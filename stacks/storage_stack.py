@@ -7,6 +7,7 @@ from constructs import Construct
 
 from constructs_lib.config import EnvironmentConfig
 from constructs_lib.code_locations import CodeLocationRepository
+from constructs_lib.compute_logs import ComputeLogBucket
 from constructs_lib.log_groups import PlatformLogGroups
 from constructs_lib.token_secret import AgentTokenSecret
 
@@ -41,6 +42,13 @@ class StorageStack(Stack):
         )
         self.agent_log_group = self.log_groups.agent
         self.workload_log_group = self.log_groups.workloads
+        self.compute_logs = ComputeLogBucket(
+            self,
+            "ComputeLogs",
+            settings=config.storage.compute_logs,
+            environment_name=config.name,
+            removal_policy=removal,
+        )
         self.repositories = {
             name: CodeLocationRepository(
                 self,
@@ -54,6 +62,8 @@ class StorageStack(Stack):
         }
         CfnOutput(self, "AgentTokenSecretArn", value=self.token.secret.secret_arn,
                   description="Put the Dagster+ agent token in this secret")
+        CfnOutput(self, "ComputeLogBucketName", value=self.compute_logs.bucket.bucket_name,
+                  description="Stdout/stderr of runs, under the configured prefix")
         CfnOutput(self, "AgentLogGroupName", value=self.agent_log_group.log_group_name)
         CfnOutput(self, "WorkloadLogGroupName", value=self.workload_log_group.log_group_name,
                   description="Code servers and runs log here")

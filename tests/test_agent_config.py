@@ -14,6 +14,8 @@ from dagster_cloud.workspace.ecs import EcsUserCodeLauncher
 from constructs_lib.agent.agent_config import ENV_AGENT_TOKEN, referenced_env_vars
 
 ENVIRONMENTS = ["dev", "prod"]
+#: Set by Fargate in every task, so the compute_logs block may read it without the task definition.
+FARGATE_PROVIDED_ENV = {"AWS_REGION"}
 
 
 def rendered(synthesized, environment: str) -> dict:
@@ -78,7 +80,7 @@ def test_every_env_reference_is_supplied_by_the_agent_task_definition(synthesize
     [container] = task_definition["Properties"]["ContainerDefinitions"]
     plain = {item["Name"] for item in container["Environment"]}
     secret = {item["Name"] for item in container["Secrets"]}
-    assert referenced_env_vars(document) <= plain | secret
+    assert referenced_env_vars(document) <= plain | secret | FARGATE_PROVIDED_ENV
     assert secret == {ENV_AGENT_TOKEN}
     inherited = set(document["user_code_launcher"]["config"].get("env_vars", []))
     assert inherited <= plain

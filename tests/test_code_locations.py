@@ -122,13 +122,23 @@ def test_location_execution_role_pulls_only_its_repository_and_reads_only_its_se
     assert [s["Condition"] for s in tagged] == [{"Null": {"secretsmanager:ResourceTag/dagster": "false"}}]
 
 
-PLATFORM_TASK_ROLE_GRANTS = {"PublishPlatformAlerts", "EncryptPlatformAlerts"}
+PLATFORM_TASK_ROLE_GRANTS = {
+    "PublishPlatformAlerts",
+    "EncryptPlatformAlerts",
+    "ComputeLogObjects",
+    "ComputeLogList",
+    "ComputeLogKey",  # prod encrypts compute logs with KMS
+}
 
 
 def test_location_task_roles_hold_only_the_platforms_grants_the_rest_is_the_users(synthesized):
     policies = synthesized.resources("prod", "platform", "AWS::IAM::Policy")
-    [policy] = [p for i, p in policies.items() if i.startswith("LocationanalyticsTaskRole")]
-    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    statements = [
+        statement
+        for logical_id, policy in policies.items()
+        if logical_id.startswith("LocationanalyticsTaskRole")
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
     assert {s["Sid"] for s in statements} == PLATFORM_TASK_ROLE_GRANTS
     [publish] = [s for s in statements if s["Sid"] == "PublishPlatformAlerts"]
     assert publish["Action"] == "sqs:SendMessage"

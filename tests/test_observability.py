@@ -238,3 +238,48 @@ def test_alert_policies_route_platform_health_and_team_failures(synthesized, env
     for policy in policies:
         assert set(policy) <= {"name", "description", "enabled", "event_types", "tags", "notification_service"}
         assert policy["enabled"] is True
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_platform_log_groups_are_forwarded_with_their_configured_filters(synthesized, environment):
+    forwarding = synthesized.stages[environment].config.logging.forwarding
+    filters = synthesized.resources(environment, "observability", "AWS::Logs::SubscriptionFilter").values()
+    by_group = {f["Properties"]["LogGroupName"]: f["Properties"]["FilterPattern"] for f in filters}
+    assert by_group == {
+        f"/dagster-platform/{environment}/agent": forwarding.agent.filter_pattern,
+        f"/dagster-platform/{environment}/workloads": forwarding.workloads.filter_pattern,
+    }
+    [stream] = synthesized.resources(environment, "observability", "AWS::KinesisFirehose::DeliveryStream").values()
+    if forwarding.http_endpoint is None:
+        assert stream["Properties"]["DeliveryStreamType"] == "DirectPut"
+        assert "ExtendedS3DestinationConfiguration" in stream["Properties"]
+    else:
+        http = stream["Properties"]["HttpEndpointDestinationConfiguration"]
+        assert http["EndpointConfiguration"]["Url"] == forwarding.http_endpoint.url
+        assert http["S3BackupMode"] == "AllData"
+        assert http["SecretsManagerConfiguration"]["Enabled"] is True
+    firehose_alarms = [a for i, a in alarms(synthesized, environment).items() if i.startswith("Forwarding")]
+    assert firehose_alarms and all("AlertsTopic" in json.dumps(a["AlarmActions"]) for a in firehose_alarms)
+
+
+def test_compute_logs_reach_the_agent_config_and_every_task_role(synthesized):
+    document = yaml.safe_load((synthesized.outdir / "dagster" / "prod" / "dagster.yaml").read_text())
+    block = document["compute_logs"]
+    assert (block["module"], block["class"]) == ("dagster_aws.s3.compute_log_manager", "S3ComputeLogManager")
+    assert block["config"]["bucket"] == {"env": "DAGSTER_PLATFORM_COMPUTE_LOG_BUCKET"}
+    assert block["config"]["upload_extra_args"] == {
+        "ServerSideEncryption": "aws:kms",
+        "SSEKMSKeyId": "alias/dagster-platform/prod/compute-logs",
+    }
+    assert "DAGSTER_PLATFORM_COMPUTE_LOG_BUCKET" in document["user_code_launcher"]["config"]["env_vars"]
+    policies = synthesized.resources("prod", "platform", "AWS::IAM::Policy")
+    granted = {
+        role["Ref"]
+        for logical_id, policy in policies.items()
+        if "ComputeLogAccess" in logical_id
+        for role in policy["Properties"]["Roles"]
+    }
+    roles = synthesized.resources("prod", "platform", "AWS::IAM::Role")
+    expected = {i for i in roles if i.startswith(("AgentTaskRole", "WorkloadTaskRole")) or
+                (i.startswith("Location") and "TaskRole" in i)}
+    assert granted == expected
