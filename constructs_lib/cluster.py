@@ -25,6 +25,7 @@ class DagsterCluster(Construct):
         settings: ClusterSettings,
         vpc: ec2.IVpc,
         namespace_name: str,
+        cluster_name: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         if settings.existing_cluster_name:
@@ -36,6 +37,7 @@ class DagsterCluster(Construct):
                 self,
                 "Cluster",
                 vpc=vpc,
+                cluster_name=cluster_name,
                 container_insights_v2=(
                     ecs.ContainerInsights.ENABLED if settings.container_insights else ecs.ContainerInsights.DISABLED
                 ),

@@ -86,6 +86,7 @@ class DagsterAgent(Construct):
         workload_task_role: iam.IRole,
         inherited_environment: Mapping[str, str] | None = None,
         extra_config_blocks: Mapping[str, Any] | None = None,
+        service_name: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         inherited_environment = dict(inherited_environment or {})
@@ -198,6 +199,7 @@ class DagsterAgent(Construct):
         self.service = ecs.FargateService(
             self,
             "Service",
+            service_name=service_name,
             cluster=cluster,
             task_definition=self.task_definition,
             desired_count=agent.replicas,
