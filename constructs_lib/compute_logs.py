@@ -20,6 +20,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from .buckets import expiring_log_bucket
 from .config import ComputeLogSettings
 from .nag import acknowledge, acknowledge_wildcards
 
@@ -163,26 +164,13 @@ class ComputeLogBucket(Construct):
         self.config_block = render_compute_logs_block(settings, kms_key_alias=self.key_alias_name)
 
     def _create_access_log_bucket(self, expiration_days: int, removal_policy: RemovalPolicy) -> s3.Bucket:
-        # S3 server access logs can only be delivered to an SSE-S3 bucket, never SSE-KMS.
-        bucket = s3.Bucket(
+        return expiring_log_bucket(
             self,
             "AccessLogs",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            enforce_ssl=True,
-            minimum_tls_version=1.2,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            lifecycle_rules=[
-                s3.LifecycleRule(
-                    id="ExpireAccessLogs",
-                    expiration=Duration.days(expiration_days),
-                    abort_incomplete_multipart_upload_after=Duration.days(1),
-                )
-            ],
+            expiration_id="ExpireAccessLogs",
+            expiration_days=expiration_days,
             removal_policy=removal_policy,
-            auto_delete_objects=removal_policy == RemovalPolicy.DESTROY,
         )
-        return bucket
 
 
 def _compute_log_lifecycle(settings: ComputeLogSettings) -> list[s3.LifecycleRule]:

@@ -30,6 +30,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct, IConstruct, IValidation
 
 from .compute_logs import S3_ACCESS_LOGS_BY_POLICY
+from .buckets import expiring_log_bucket
 from .config import LogForwardingSettings
 from .config.observability import Buffering
 from .nag import acknowledge, acknowledge_wildcards
@@ -284,25 +285,14 @@ class LogForwarding(Construct):
             alarm.add_alarm_action(*actions)
 
     def _bucket(self, construct_id: str, expiration_days: int, purpose: str) -> s3.Bucket:
-        bucket = s3.Bucket(
+        bucket = expiring_log_bucket(
             self,
             construct_id,
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            enforce_ssl=True,
-            minimum_tls_version=1.2,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            lifecycle_rules=[
-                s3.LifecycleRule(
-                    id="ExpireForwardedLogs",
-                    expiration=Duration.days(expiration_days),
-                    abort_incomplete_multipart_upload_after=Duration.days(1),
-                )
-            ],
-            server_access_logs_bucket=self._access_log_bucket,
-            server_access_logs_prefix=f"{construct_id.lower()}/" if self._access_log_bucket else None,
+            expiration_id="ExpireForwardedLogs",
+            expiration_days=expiration_days,
             removal_policy=self._removal_policy,
-            auto_delete_objects=self._removal_policy == RemovalPolicy.DESTROY,
+            access_log_bucket=self._access_log_bucket,
+            access_log_prefix=f"{construct_id.lower()}/" if self._access_log_bucket else None,
         )
         if self._access_log_bucket is None:
             acknowledge(

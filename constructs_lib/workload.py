@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from aws_cdk import ArnFormat, Stack
+from aws_cdk import Stack
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from .nag import acknowledge_wildcards
+from .secrets import tagged_secrets_statement
 
 
 def ecs_tasks_principal(scope: Construct) -> iam.IPrincipal:
@@ -55,20 +56,9 @@ class WorkloadRoles(Construct):
             description=f"Task role: {description}",
         )
         log_group.grant_write(self.execution_role)
-        stack = Stack.of(self)
         self.execution_role.add_to_policy(
-            iam.PolicyStatement(
-                sid="ReadSecretsTaggedForCodeLocations",
-                actions=["secretsmanager:GetSecretValue"],
-                resources=[
-                    stack.format_arn(
-                        service="secretsmanager",
-                        resource="secret",
-                        resource_name="*",
-                        arn_format=ArnFormat.COLON_RESOURCE_NAME,
-                    )
-                ],
-                conditions={"Null": {f"secretsmanager:ResourceTag/{secrets_tag}": "false"}},
+            tagged_secrets_statement(
+                self, sid="ReadSecretsTaggedForCodeLocations", actions=["secretsmanager:GetSecretValue"], tag=secrets_tag
             )
         )
         acknowledge_wildcards(

@@ -15,6 +15,8 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from ..secrets import tagged_secrets_statement
+
 #: Actions that AWS does not allow to be scoped to a resource (Service Authorization Reference).
 UNSCOPABLE_ACTIONS = (
     "ecs:RegisterTaskDefinition",
@@ -120,18 +122,8 @@ def agent_statements(
                 )
             ],
         ),
-        iam.PolicyStatement(
-            sid="DescribeSecretsTaggedForCodeLocations",
-            actions=["secretsmanager:DescribeSecret"],
-            resources=[
-                stack.format_arn(
-                    service="secretsmanager",
-                    resource="secret",
-                    resource_name="*",
-                    arn_format=ArnFormat.COLON_RESOURCE_NAME,
-                )
-            ],
-            conditions={"Null": {f"secretsmanager:ResourceTag/{secrets_tag}": "false"}},
+        tagged_secrets_statement(
+            scope, sid="DescribeSecretsTaggedForCodeLocations", actions=["secretsmanager:DescribeSecret"], tag=secrets_tag
         ),
     ]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
@@ -10,6 +10,7 @@ from constructs import Construct
 
 from ..config import CodeLocationSettings
 from ..nag import acknowledge_wildcards
+from ..secrets import secret_arn, tagged_secrets_statement
 from ..workload import ecs_tasks_principal
 from .rendering import execution_role_env, render_container_context, repository_name, task_role_env
 
@@ -88,7 +89,6 @@ class DagsterCodeLocation(Construct):
         super().__init__(scope, construct_id)
         self.location_name = location_name
         self.settings = settings
-        stack = Stack.of(self)
         self.task_role = iam.Role(
             self,
             "TaskRole",
@@ -104,30 +104,19 @@ class DagsterCodeLocation(Construct):
         repository.grant_pull(self.execution_role)
         workload_log_group.grant_write(self.execution_role)
 
-        def secret_arn(name: str) -> str:
-            return stack.format_arn(
-                service="secretsmanager",
-                resource="secret",
-                resource_name=name,
-                arn_format=ArnFormat.COLON_RESOURCE_NAME,
-            )
-
         if settings.secrets:
             self.execution_role.add_to_policy(
                 iam.PolicyStatement(
                     sid="ReadNamedSecrets",
                     actions=["secretsmanager:GetSecretValue"],
                     # Secrets Manager appends six random characters to every secret ARN.
-                    resources=sorted({secret_arn(f"{name}-??????") for name in settings.secrets.values()}),
+                    resources=sorted({secret_arn(self, f"{name}-??????") for name in settings.secrets.values()}),
                 )
             )
         for index, tag in enumerate(sorted({shared_secrets_tag, *settings.secrets_tags})):
             self.execution_role.add_to_policy(
-                iam.PolicyStatement(
-                    sid=f"ReadSecretsTagged{index}",
-                    actions=["secretsmanager:GetSecretValue"],
-                    resources=[secret_arn("*")],
-                    conditions={"Null": {f"secretsmanager:ResourceTag/{tag}": "false"}},
+                tagged_secrets_statement(
+                    self, sid=f"ReadSecretsTagged{index}", actions=["secretsmanager:GetSecretValue"], tag=tag
                 )
             )
         acknowledge_wildcards(
