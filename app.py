@@ -17,8 +17,8 @@ def cdk_json_context() -> dict:
 
 
 def build_app(config_dir: str | Path = ROOT / "config", *, outdir: str | None = None):
-    from aws_cdk import App, Validations
-    from cdk_nag import AwsSolutionsChecks, ServerlessChecks
+    from aws_cdk import App, AspectPriority, Aspects, Validations
+    from cdk_nag import AwsSolutionsChecks, ServerlessChecks, WriteNagSuppressionsToCloudFormationAspect
 
     from constructs_lib.config import load_environments
     from stacks import DagsterPlatformStage
@@ -30,6 +30,10 @@ def build_app(config_dir: str | Path = ROOT / "config", *, outdir: str | None = 
         ServerlessChecks(app),
     )
     stages = [DagsterPlatformStage(app, config=config) for config in configs]
+    for stage in stages:
+        # Record each acknowledgment and its reason in the template metadata, for the review report.
+        # Aspects on the App do not reach into Stages; READONLY runs after the IAM5 acknowledger.
+        Aspects.of(stage).add(WriteNagSuppressionsToCloudFormationAspect(), priority=AspectPriority.READONLY)
     return app, stages
 
 
@@ -55,6 +59,9 @@ def main() -> int:
         return 1
     assembly = app.synth()
     write_artifacts(assembly.directory, stages)
+    from constructs_lib.review import write_reviews
+
+    write_reviews(Path(assembly.directory), [stage.config for stage in stages])
     return 0
 
 

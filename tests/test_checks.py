@@ -12,14 +12,10 @@ from cdk_nag import AwsSolutionsChecks
 from cfnlint.api import ManualArgs, lint
 
 from constructs_lib.nag import acknowledge_wildcards
+from constructs_lib.review.lint import ACCEPTED_WARNINGS
 
-#: cfn-lint warnings we accept, each with the reason. Anything else fails the suite.
-ACCEPTED_CFN_LINT_WARNINGS = {
-    "W3005": "CDK adds an explicit DependsOn from each Lambda to its role policy that cfn-lint calls redundant; "
-    "it orders policy creation before the function and is harmless.",
-    "W3010": "An environment with an explicit account and region gets its subnets pinned to the availability zones "
-    "recorded in cdk.json context, so the VPC layout never shifts between synths; that is CDK's documented design.",
-}
+#: cfn-lint warnings we accept, each with its reason (shared with the review report). Anything else fails.
+ACCEPTED_CFN_LINT_WARNINGS = ACCEPTED_WARNINGS
 LINT_REGIONS = ["eu-west-1", "us-east-1"]
 
 

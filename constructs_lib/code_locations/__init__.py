@@ -1,20 +1,20 @@
-from .construct import CodeLocationRepository, DagsterCodeLocation
-from .rendering import (
-    render_container_context,
-    render_dagster_cloud_yaml,
-    render_deployment_settings,
-    render_deployment_settings_yaml,
-    render_run_policy,
-    render_run_policy_json,
-)
+"""Code locations: constructs (CDK) and the renderers of their Dagster files (pure Python).
 
-__all__ = [
-    "CodeLocationRepository",
-    "DagsterCodeLocation",
-    "render_container_context",
-    "render_dagster_cloud_yaml",
-    "render_deployment_settings",
-    "render_deployment_settings_yaml",
-    "render_run_policy",
-    "render_run_policy_json",
-]
+Names are imported on first use, so the renderers load without starting jsii.
+"""
+from .._lazy import lazy_exports
+
+_EXPORTS = {
+    "CodeLocationRepository": ".construct",
+    "DagsterCodeLocation": ".construct",
+    "render_container_context": ".rendering",
+    "render_dagster_cloud_yaml": ".rendering",
+    "render_deployment_settings": ".rendering",
+    "render_deployment_settings_yaml": ".rendering",
+    "render_run_policy": ".rendering",
+    "render_run_policy_json": ".rendering",
+}
+
+__all__ = sorted(_EXPORTS)
+
+__getattr__ = lazy_exports(__name__, _EXPORTS)
