@@ -94,7 +94,7 @@ class PlatformStack(Stack):
                 "DAGSTER_PLATFORM_ALERT_QUEUE_URL": alert_queue_url(self, names.alert_queue),
                 # The tag helpers in code locations enforce this environment's caps at import time.
                 "DAGSTER_PLATFORM_RUN_POLICY_JSON": json.dumps(render_run_policy(config), sort_keys=True, separators=(",", ":")),
-                "DAGSTER_PLATFORM_UI_URL": f"https://{config.dagster.organization}.dagster.cloud",
+                "DAGSTER_PLATFORM_UI_URL": config.dagster.ui_url,
                 # Runs read the agent's compute_logs block and resolve its {env:} bucket themselves.
                 ENV_COMPUTE_LOG_BUCKET: compute_log_access["bucket_name"],
             },

@@ -61,6 +61,7 @@ def test_unknown_keys_fail_both_schemas(synthesized, tmp_path):
 
 def test_rendered_settings_follow_each_environment(synthesized):
     dev, prod = rendered(synthesized, "dev"), rendered(synthesized, "prod")
+    assert dev["dagster_cloud_api"]["url"] == "https://acme.agent.dagster.cloud"
     assert dev["dagster_cloud_api"]["branch_deployments"] is True
     assert prod["dagster_cloud_api"]["branch_deployments"] is False
     assert dev["user_code_launcher"]["config"]["assign_public_ip"] is True

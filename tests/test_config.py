@@ -133,3 +133,12 @@ def test_synth_with_a_bad_value_prints_one_line_and_no_stack_trace(tmp_path):
     assert result.returncode == 1
     assert result.stderr.strip() == f"{tmp_path / 'dev.yaml'}: agent.replicas = 9: must be between 1 and 5"
     assert "Traceback" not in result.stderr and result.stdout == ""
+
+
+def test_organization_and_region_give_the_agent_api_and_ui_urls():
+    from constructs_lib.config import DagsterCloudSettings
+
+    us = DagsterCloudSettings(organization="acme", deployments=("prod",))
+    eu = DagsterCloudSettings(organization="acme", region="eu", deployments=("prod",))
+    assert (us.agent_api_url, us.ui_url) == ("https://acme.agent.dagster.cloud", "https://acme.dagster.cloud")
+    assert (eu.agent_api_url, eu.ui_url) == ("https://acme.agent.eu.dagster.cloud", "https://acme.eu.dagster.cloud")

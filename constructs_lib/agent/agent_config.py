@@ -60,6 +60,8 @@ class AgentConfigInputs:
 def render_agent_config(inputs: AgentConfigInputs) -> dict[str, Any]:
     dagster, agent = inputs.dagster, inputs.agent
     api: dict[str, Any] = {
+        # Explicit, so the reviewed file names the organization and a token of another one fails.
+        "url": dagster.agent_api_url,
         "agent_token": env_ref(ENV_AGENT_TOKEN),
         "deployments": list(dagster.deployments),
         "branch_deployments": dagster.branch_deployments,

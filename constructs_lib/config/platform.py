@@ -37,11 +37,24 @@ class DagsterCloudSettings(StrictModel):
     """Which Dagster+ organization and deployments the agent serves."""
 
     organization: Organization
+    #: Dagster+ control-plane region when not the default (for example ``eu``).
+    region: Annotated[str, Field(pattern=r"^[a-z]{2,10}$")] | None = None
     deployments: Annotated[tuple[DeploymentName, ...], AfterValidator(non_empty("deployment"))]
     branch_deployments: bool = False
     agent_label: str | None = Field(default=None, max_length=100)
     isolated_agents: bool = False
     agent_queues: AgentQueues = AgentQueues()
+
+    @property
+    def agent_api_url(self) -> str:
+        """The agent API of this organization (dagster-cloud derives the same from a token)."""
+        region = f".{self.region}" if self.region else ""
+        return f"https://{self.organization}.agent{region}.dagster.cloud"
+
+    @property
+    def ui_url(self) -> str:
+        region = f".{self.region}" if self.region else ""
+        return f"https://{self.organization}{region}.dagster.cloud"
 
 
 class NetworkSettings(StrictModel):
