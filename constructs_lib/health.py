@@ -111,6 +111,7 @@ class PlatformHealth(Construct):
         extra_alarms: Sequence[cloudwatch.Alarm] = (),
         removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
         audit_log_retention_days: int = 90,
+        workload_log_group_name: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.alarms: dict[str, cloudwatch.Alarm] = {}
@@ -271,7 +272,7 @@ class PlatformHealth(Construct):
             alarm.add_ok_action(to_alerts)
             self.alarms[alarm.node.id] = alarm
 
-        self.dashboard = self._dashboard(environment_name, agent, relay, running, stops)
+        self.dashboard = self._dashboard(environment_name, agent, relay, running, stops, workload_log_group_name)
 
     def _alarm(self, name, metric, *, threshold, comparison, periods, missing, description, actions_to, datapoints=None):
         alarm = metric.create_alarm(
@@ -290,7 +291,9 @@ class PlatformHealth(Construct):
         self.alarms[name] = alarm
         return alarm
 
-    def _dashboard(self, environment_name, agent: AgentTarget, relay: RelayTarget, running, stops) -> cloudwatch.Dashboard:
+    def _dashboard(
+        self, environment_name, agent: AgentTarget, relay: RelayTarget, running, stops, workload_log_group_name
+    ) -> cloudwatch.Dashboard:
         cluster = {"ClusterName": agent.cluster_name}
         service = {**cluster, "ServiceName": agent.service_name}
         dashboard = cloudwatch.Dashboard(self, "Dashboard", default_interval=Duration.hours(6))
@@ -345,6 +348,23 @@ class PlatformHealth(Construct):
                 width=12,
             ),
         )
+        if workload_log_group_name:
+            # The ECS launcher names streams after task definition families: server_* for code
+            # servers, dagsterrun_* for runs. Counting active streams splits the cluster's tasks.
+            dashboard.add_widgets(
+                cloudwatch.LogQueryWidget(
+                    title="Active code servers and runs (log streams writing)",
+                    log_group_names=[workload_log_group_name],
+                    query_lines=[
+                        "fields @logStream",
+                        "parse @logStream /^(?<kind>server|dagsterrun)/",
+                        "filter ispresent(kind)",
+                        "stats count_distinct(@logStream) as tasks by kind, bin(15m)",
+                    ],
+                    view=cloudwatch.LogQueryVisualizationType.LINE,
+                    width=24,
+                )
+            )
         dashboard.add_widgets(
             cloudwatch.GraphWidget(
                 title="Alert relay",

@@ -73,6 +73,7 @@ class ObservabilityStack(Stack):
             monitor_ses=alerting.email is not None,
             extra_alarms=self.forwarding.alarms if self.forwarding else (),
             removal_policy=removal_policy,
+            workload_log_group_name=stateful.workload_log_group,
         )
         CfnOutput(self, "AlertTopicArn", value=self.alerts.topic.topic_arn,
                   description="Publish alerts here (CloudWatch alarms, scripts); the relay routes them by team")

@@ -220,7 +220,8 @@ def test_dashboard_covers_agent_workloads_relay_and_alarms(synthesized, environm
     [dashboard] = synthesized.resources(environment, "observability", "AWS::CloudWatch::Dashboard").values()
     body = json.dumps(dashboard["Properties"]["DashboardBody"])
     for needle in ("RunningTaskCount", "CPUUtilization", "TaskCount", "ApproximateNumberOfMessagesVisible",
-                   "Invocations", "stats count(*) as alerts by team", "Platform alarms", "desired replicas"):
+                   "Invocations", "stats count(*) as alerts by team", "Platform alarms", "desired replicas",
+                   "dagsterrun", "/dagster-platform/" + environment + "/workloads", "Log forwarding delivery"):
         assert needle in body, needle
 
 
