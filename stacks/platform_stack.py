@@ -107,6 +107,8 @@ class PlatformStack(Stack):
         )
         for role in (self.agent.task_role, self.workload.task_role):
             grant_compute_log_access(role, **compute_log_access)
+        # Locations not declared in config run with the default workload role: they alert too.
+        grant_alert_publish(self.workload.task_role, queue_name=names.alert_queue, key_alias=names.alert_key_alias)
         self.code_locations = {}
         for name, settings in sorted(config.code_locations.items()):
             location = DagsterCodeLocation(

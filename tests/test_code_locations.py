@@ -151,6 +151,17 @@ def test_location_task_roles_hold_only_the_platforms_grants_the_rest_is_the_user
     assert "TaskRoleArnanalytics" in synthesized.template("prod", "platform")["Outputs"]
 
 
+def test_default_workload_role_may_publish_alerts_like_declared_locations(synthesized):
+    policies = synthesized.resources("prod", "platform", "AWS::IAM::Policy")
+    sids = {
+        statement.get("Sid")
+        for logical_id, policy in policies.items()
+        if logical_id.startswith("WorkloadTaskRole")
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    }
+    assert {"PublishPlatformAlerts", "EncryptPlatformAlerts", "ComputeLogObjects"} <= sids
+
+
 def test_the_alert_queue_url_reaches_code_locations_through_the_agent(synthesized):
     environment = agent_environment(synthesized, "prod")
     assert environment["DAGSTER_PLATFORM_ALERT_QUEUE_URL"] == {
