@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from constructs_lib.config import ConfigError, load_environment, load_environments
 from dagster_platform.fargate import FARGATE_TASK_SIZES
@@ -142,3 +144,74 @@ def test_organization_and_region_give_the_agent_api_and_ui_urls():
     eu = DagsterCloudSettings(organization="acme", region="eu", deployments=("prod",))
     assert (us.agent_api_url, us.ui_url) == ("https://acme.agent.dagster.cloud", "https://acme.dagster.cloud")
     assert (eu.agent_api_url, eu.ui_url) == ("https://acme.agent.eu.dagster.cloud", "https://acme.eu.dagster.cloud")
+
+
+PROD = yaml.safe_load((CONFIG_DIR / "prod.yaml").read_text())
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "expected"),
+    [
+        ("code_locations.forecasting.run.memory", 122880,
+         "code_locations.forecasting.run.memory = 122880: not offered by Fargate with cpu 4096"),
+        ("code_locations.analytics.run", {"cpu": 8192, "memory": 16384},
+         "code_locations.analytics.run.cpu = 8192: above limits.max_cpu (4096)"),
+        ("code_locations.analytics.alert_team", "finance",
+         "code_locations.analytics.alert_team = 'finance': not a team in alerting.teams (data-eng, ml, platform)"),
+        ("code_locations.analytics.agent_queue", "gpu",
+         "code_locations.analytics.agent_queue = 'gpu': not in dagster.agent_queues.additional_queues (heavy)"),
+        ("deployment_settings.run_retries.max_retries", 6,
+         "deployment_settings.run_retries.max_retries = 6: above limits.max_run_retries (5)"),
+        ("limits.max_run_retries", 11, "limits.max_run_retries = 11: must be between 0 and 10"),
+        ("alerting.default_team", "oncall", "alerting = "),
+        ("storage.compute_logs.encryption", "rot13",
+         "storage.compute_logs.encryption = 'rot13': Input should be 'kms' or 's3_managed'"),
+        ("logging.forwarding.http_endpoint.url", "http://insecure.example.com",
+         "logging.forwarding.http_endpoint.url = 'http://insecure.example.com': must be an https:// URL"),
+        ("code_locations.analytics.code_source", {"package_name": "a", "python_file": "b.py"},
+         "code_locations.analytics.code_source = "),
+    ],
+)
+def test_cross_section_rules_name_the_field_and_the_rule_it_broke(tmp_path, path, value, expected):
+    lines = error_lines(tmp_path, with_changes(PROD, path, value), name="prod")
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"{tmp_path / 'prod.yaml'}: {expected}"), lines[0]
+
+
+def test_alerting_rules_explain_what_is_missing(tmp_path):
+    no_identity = with_changes(PROD, "alerting.email", ...)
+    [line] = error_lines(tmp_path, no_identity, name="prod")
+    assert "teams data-eng, ml, platform receive email, so alerting.email (the SES identity) is required" in line
+    unknown_default = with_changes(PROD, "alerting.default_team", "oncall")
+    [line] = error_lines(tmp_path, unknown_default, name="prod")
+    assert "default_team 'oncall' is not in teams (data-eng, ml, platform)" in line
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=12),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(path=st.sampled_from(["agent", "agent.cpu", "network", "dagster.deployments", "code_locations",
+                             "code_locations.analytics", "alerting.teams", "limits", "logging.forwarding", "health"]),
+       value=json_values)
+def test_any_malformed_value_is_a_config_error_never_a_crash(path, value):
+    from constructs_lib.config import parse_environment
+
+    data = with_changes(PROD, path, value)
+    try:
+        parse_environment(data, "config/prod.yaml", "prod")
+    except ConfigError as error:
+        assert error.lines and all(line.startswith("config/prod.yaml: ") for line in error.lines)
+
+
+@settings(max_examples=60, deadline=None)
+@given(json_values)
+def test_any_top_level_document_is_a_config_error_never_a_crash(document):
+    from constructs_lib.config import parse_environment
+
+    with pytest.raises(ConfigError):
+        parse_environment(document, "config/x.yaml", "x")
