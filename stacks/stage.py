@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from aws_cdk import Environment, Stage, Tags
 from constructs import Construct
 
@@ -19,6 +21,14 @@ from .platform_stack import PlatformStack
 from .storage_stack import StorageStack
 
 
+def stage_environment(config: EnvironmentConfig) -> Environment | None:
+    """The environment file's account/region, else the CDK CLI's defaults (from your credentials),
+    else none: environment-agnostic stacks that deploy wherever the credentials point."""
+    account = config.account or os.environ.get("CDK_DEFAULT_ACCOUNT")
+    region = config.region or os.environ.get("CDK_DEFAULT_REGION")
+    return Environment(account=account, region=region) if account or region else None
+
+
 class DagsterPlatformStage(Stage):
     """``<env>/storage`` (stateful), ``<env>/platform`` (network, cluster, agent, code locations) and
     ``<env>/observability`` (alerts, health alarms, dashboard) for one environment.
@@ -28,8 +38,7 @@ class DagsterPlatformStage(Stage):
     """
 
     def __init__(self, scope: Construct, *, config: EnvironmentConfig) -> None:
-        env = Environment(account=config.account, region=config.region) if config.account or config.region else None
-        super().__init__(scope, config.name, env=env)
+        super().__init__(scope, config.name, env=stage_environment(config))
         self.config = config
         self.storage = StorageStack(self, "storage", config=config, description=f"Dagster+ {config.name}: stateful")
         names = PlatformNames(config.name)

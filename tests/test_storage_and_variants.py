@@ -123,3 +123,20 @@ def test_existing_environment_passes_cfn_lint(existing):
 def test_agent_role_policy_mentions_the_existing_cluster_by_arn(existing):
     text = json.dumps(existing.resources("staging", "platform", "AWS::IAM::Policy"))
     assert "cluster/shared-data" in text
+
+
+def test_without_account_in_the_file_the_cdk_cli_defaults_apply_and_without_both_none(monkeypatch):
+    from constructs_lib.config import load_environment
+    from stacks.stage import stage_environment
+
+    dev = load_environment(CONFIG_DIR / "dev.yaml")
+    monkeypatch.delenv("CDK_DEFAULT_ACCOUNT", raising=False)
+    monkeypatch.delenv("CDK_DEFAULT_REGION", raising=False)
+    assert stage_environment(dev) is None
+    monkeypatch.setenv("CDK_DEFAULT_ACCOUNT", "111122223333")
+    monkeypatch.setenv("CDK_DEFAULT_REGION", "us-west-2")
+    env = stage_environment(dev)
+    assert (env.account, env.region) == ("111122223333", "us-west-2")
+    prod = load_environment(CONFIG_DIR / "prod.yaml")
+    env = stage_environment(prod)
+    assert (env.account, env.region) == ("123456789012", "eu-west-1"), "the file wins over CLI defaults"

@@ -95,8 +95,8 @@ class DagsterAgent(Construct):
             self,
             "AgentSecurityGroup",
             vpc=vpc,
-            description="Dagster+ agent: no ingress; egress to Dagster+ and AWS APIs",
-            allow_all_outbound=True,
+            description="Dagster+ agent: no ingress; HTTPS out, gRPC to code servers",
+            allow_all_outbound=False,
         )
         self.workload_security_group = ec2.SecurityGroup(
             self,
@@ -109,6 +109,14 @@ class DagsterAgent(Construct):
             self.agent_security_group,
             ec2.Port.tcp(CODE_SERVER_PORT),
             "Agent to code server gRPC",
+        )
+        # Dagster+, AWS APIs, the image pull and the secret fetch at task start all use HTTPS over
+        # the task's ENI; the only other peer is the code servers.
+        self.agent_security_group.add_egress_rule(
+            ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "HTTPS to Dagster+, AWS APIs and the image registry"
+        )
+        self.agent_security_group.add_egress_rule(
+            self.workload_security_group, ec2.Port.tcp(CODE_SERVER_PORT), "gRPC to code servers"
         )
 
         self.config_document = render_agent_config(
