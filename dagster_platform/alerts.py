@@ -113,36 +113,27 @@ def _truncate(text: str, limit: int) -> str:
 def run_failure_alert(
     run: DagsterRun, *, occurred_at: float, reasons: Iterable[str], env: AlertEnvironment
 ) -> DagsterAlert:
-    env = env.for_run(run)
-    tags = _string_tags(run.tags)
     details = "\n".join(reason for reason in reasons if reason)
-    return DagsterAlert(
-        kind="run_failure",
-        severity="error",
-        title=_truncate(f"Run of {run.job_name} failed", MAX_TITLE),
-        occurred_at=iso(occurred_at),
-        team=_team(env, tags),
-        details=_truncate(details, MAX_DETAILS),
-        dedup_key=f"run_failure:{run.run_id}",
-        links=env.run_links(run.run_id),
-        deployment=env.deployment,
-        location=env.location,
-        job=run.job_name,
-        run_id=run.run_id,
-        tags=tags,
-    )
+    return _run_alert(run, "run_failure", "error", "failed", occurred_at=occurred_at, details=details, env=env)
 
 
 def run_success_alert(run: DagsterRun, *, occurred_at: float, env: AlertEnvironment) -> DagsterAlert:
+    return _run_alert(run, "run_success", "info", "succeeded", occurred_at=occurred_at, details="", env=env)
+
+
+def _run_alert(
+    run: DagsterRun, kind: str, severity: str, outcome: str, *, occurred_at: float, details: str, env: AlertEnvironment
+) -> DagsterAlert:
     env = env.for_run(run)
     tags = _string_tags(run.tags)
     return DagsterAlert(
-        kind="run_success",
-        severity="info",
-        title=_truncate(f"Run of {run.job_name} succeeded", MAX_TITLE),
+        kind=kind,
+        severity=severity,
+        title=_truncate(f"Run of {run.job_name} {outcome}", MAX_TITLE),
         occurred_at=iso(occurred_at),
         team=_team(env, tags),
-        dedup_key=f"run_success:{run.run_id}",
+        details=_truncate(details, MAX_DETAILS),
+        dedup_key=f"{kind}:{run.run_id}",
         links=env.run_links(run.run_id),
         deployment=env.deployment,
         location=env.location,
