@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import jsii
-from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_events as events
@@ -20,6 +20,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from .config import HealthSettings
+from .log_groups import log_group_arn
 from .retention import log_retention
 
 ONE_MINUTE = Duration.minutes(1)
@@ -51,7 +52,6 @@ class _LogGroupTarget:
         self._dead_letter_queue = dead_letter_queue
 
     def bind(self, rule: events.IRule, id=None) -> events.RuleTargetConfig:
-        stack = Stack.of(self._log_group)
         logs.ResourcePolicy(
             self._log_group,
             "EventsMayWrite",
@@ -76,10 +76,7 @@ class _LogGroupTarget:
         )
         return events.RuleTargetConfig(
             dead_letter_config=events.CfnRule.DeadLetterConfigProperty(arn=self._dead_letter_queue.queue_arn),
-            arn=stack.format_arn(
-                service="logs", resource="log-group", resource_name=self._log_group.log_group_name,
-                arn_format=ArnFormat.COLON_RESOURCE_NAME,
-            )
+            arn=log_group_arn(self._log_group, self._log_group.log_group_name),
         )
 
 

@@ -20,7 +20,7 @@ import json
 from typing import Mapping
 
 import jsii
-from aws_cdk import ArnFormat, Aws, Duration, RemovalPolicy, Stack, Token
+from aws_cdk import Aws, Duration, RemovalPolicy, Stack, Token
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kinesisfirehose as firehose
@@ -33,6 +33,7 @@ from .compute_logs import S3_ACCESS_LOGS_BY_POLICY
 from .buckets import expiring_log_bucket
 from .config import LogForwardingSettings
 from .config.observability import Buffering
+from .log_groups import log_group_arn
 from .nag import acknowledge, acknowledge_wildcards
 from .retention import log_retention
 
@@ -160,12 +161,7 @@ class LogForwarding(Construct):
                 sid="WriteDeliveryErrors",
                 actions=["logs:PutLogEvents"],
                 resources=[
-                    stack.format_arn(
-                        service="logs",
-                        resource="log-group",
-                        resource_name=f"{self.error_log_group.log_group_name}:log-stream:{name}",
-                        arn_format=ArnFormat.COLON_RESOURCE_NAME,
-                    )
+                    log_group_arn(self, self.error_log_group.log_group_name, stream=name)
                     for name in ([delivery_stream_name, backup_stream_name] if http else [delivery_stream_name])
                 ],
             )

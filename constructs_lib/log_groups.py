@@ -6,9 +6,17 @@ from aws_cdk import ArnFormat, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
-from constructs import Construct
+from constructs import Construct, IConstruct
 
 from .retention import log_retention
+
+
+def log_group_arn(scope: IConstruct, name: str, *, stream: str | None = None) -> str:
+    """ARN of a log group by name (without the trailing ``:*``), or of one of its streams."""
+    resource_name = f"{name}:log-stream:{stream}" if stream is not None else name
+    return Stack.of(scope).format_arn(
+        service="logs", resource="log-group", resource_name=resource_name, arn_format=ArnFormat.COLON_RESOURCE_NAME
+    )
 
 
 class PlatformLogGroups(Construct):
@@ -43,12 +51,7 @@ class PlatformLogGroups(Construct):
                 enable_key_rotation=True,
                 removal_policy=removal_policy,
             )
-            group_arns = [
-                stack.format_arn(
-                    service="logs", resource="log-group", resource_name=name, arn_format=ArnFormat.COLON_RESOURCE_NAME
-                )
-                for name in (agent_log_group_name, workload_log_group_name)
-            ]
+            group_arns = [log_group_arn(self, name) for name in (agent_log_group_name, workload_log_group_name)]
             self.key.add_to_resource_policy(
                 iam.PolicyStatement(
                     sid="CloudWatchLogsForPlatformGroupsOnly",

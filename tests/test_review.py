@@ -652,11 +652,10 @@ def test_grown_assembly_diagram_draws_the_alert_and_log_flows(grown):
 
 
 def test_grown_assembly_costs_follow_the_added_resources(grown, synth):
-    outdir, stack, _report = grown
+    outdir, _stack, _report = grown
     config = synth.configs["dev"]
     env = load_environment(outdir, "dev")
     lines = {line.item: line for line in estimate(Inventory(env, config), config).lines}
-    resources = stack["Resources"].values()
     count = lambda t: sum(1 for r in env.resources() if r.type == t)  # noqa: E731
     assert lines["KMS keys"].monthly == pytest.approx(count("AWS::KMS::Key") * prices.KMS_KEY_MONTH.amount)
     assert lines["Secrets Manager secrets (created by these stacks)"].quantity == count("AWS::SecretsManager::Secret")

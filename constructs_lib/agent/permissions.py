@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from aws_cdk import ArnFormat, Stack
+from aws_cdk import Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from ..log_groups import log_group_arn
 from ..secrets import tagged_secrets_statement
 
 #: Actions that AWS does not allow to be scoped to a resource (Service Authorization Reference).
@@ -113,14 +114,7 @@ def agent_statements(
         iam.PolicyStatement(
             sid="ReadFailedCodeServerLogs",
             actions=["logs:GetLogEvents"],
-            resources=[
-                stack.format_arn(
-                    service="logs",
-                    resource="log-group",
-                    resource_name=f"{workload_log_group.log_group_name}:log-stream:*",
-                    arn_format=ArnFormat.COLON_RESOURCE_NAME,
-                )
-            ],
+            resources=[log_group_arn(scope, workload_log_group.log_group_name, stream="*")],
         ),
         tagged_secrets_statement(
             scope, sid="DescribeSecretsTaggedForCodeLocations", actions=["secretsmanager:DescribeSecret"], tag=secrets_tag
