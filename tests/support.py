@@ -70,3 +70,39 @@ def write_config(directory: Path, name: str, text: str) -> Path:
 
 def load_json(path: Path) -> Any:
     return json.loads(path.read_text())
+
+
+LINT_REGIONS = ["eu-west-1", "us-east-1"]
+
+
+def lint_findings(template: dict) -> list:
+    """cfn-lint's findings for a template, in the regions the examples use."""
+    from cfnlint.api import ManualArgs, lint
+
+    return lint(json.dumps(template), config=ManualArgs(regions=LINT_REGIONS))
+
+
+def cfn_lint_problems(templates: dict[str, dict]) -> list[str]:
+    """One line per finding that is neither fixed nor an accepted warning; ``templates`` by label."""
+    from constructs_lib.review.lint import ACCEPTED_WARNINGS
+
+    return [
+        f"{label}: {match.rule.id} {match.message} at {'/'.join(map(str, match.path))}"
+        for label, template in templates.items()
+        for match in lint_findings(template)
+        if not (match.rule.id.startswith("W") and match.rule.id in ACCEPTED_WARNINGS)
+    ]
+
+
+def resource_with_prefix(resources: dict, prefix: str) -> dict:
+    """The one resource whose logical id starts with ``prefix``."""
+    [resource] = [resource for logical_id, resource in resources.items() if logical_id.startswith(prefix)]
+    return resource
+
+
+def relay_asset_dir(synthesized: Synthesized, environment: str) -> Path:
+    """The folder CDK staged as the relay Lambda's code for this environment."""
+    relay = resource_with_prefix(
+        synthesized.resources(environment, "observability", "AWS::Lambda::Function"), "AlertsRelay"
+    )
+    return synthesized.outdir / f"asset.{relay['Properties']['Code']['S3Key'].removesuffix('.zip')}"

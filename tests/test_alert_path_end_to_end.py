@@ -5,7 +5,6 @@ team named by the job's ``alert_team`` tag receives the email (moto SES)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -20,10 +19,14 @@ from moto.ses.models import ses_backends
 from dagster_platform import publish
 from dagster_platform.sensors import platform_alert_sensors
 from dagster_platform.tags import alert_route
-from tests.test_observability import relay_asset_dir
+from tests.support import relay_asset_dir
 
-ROOT = Path(__file__).resolve().parents[1]
-REGION = "eu-west-1"
+# The relay tests' own helpers: how the event source mapping builds events, a Lambda context, and
+# loading a handler.py under its own module name with the Lambda's import root on sys.path.
+sys.path.insert(0, str(Path(__file__).resolve().parent / "relay"))
+from relay_payloads import REGION, FakeLambdaContext, sqs_event_from_received  # noqa: E402
+from relay_support import RELAY_DIR, load_module  # noqa: E402
+
 STATE_TABLE = "relay-state"
 
 
@@ -35,26 +38,6 @@ def load_orders():
 @job(tags=alert_route("data-eng"))
 def nightly_orders():
     load_orders()
-
-
-class LambdaContext:
-    function_name = "dagster-dev-alert-relay"
-    memory_limit_in_mb = 256
-    invoked_function_arn = f"arn:aws:lambda:{REGION}:{DEFAULT_ACCOUNT_ID}:function:dagster-dev-alert-relay"
-    aws_request_id = "5e0c7e80-0000-4000-8000-000000000000"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 60_000
-
-
-def load_relay_handler():
-    relay_dir = ROOT / "lambdas" / "alert_relay"
-    if str(relay_dir) not in sys.path:
-        sys.path.insert(0, str(relay_dir))
-    spec = importlib.util.spec_from_file_location("alert_relay_handler_e2e", relay_dir / "handler.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture
@@ -101,27 +84,17 @@ def test_a_failed_run_reaches_its_teams_inbox_through_sensor_queue_and_relay(syn
     sqs = boto3.client("sqs")
     messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, AttributeNames=["All"])["Messages"]
     assert len(messages) == 1
-    event = {
-        "Records": [
-            {
-                "messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
-                "attributes": m["Attributes"], "messageAttributes": {}, "md5OfBody": m["MD5OfBody"],
-                "eventSource": "aws:sqs", "awsRegion": REGION,
-                "eventSourceARN": f"arn:aws:sqs:{REGION}:{DEFAULT_ACCOUNT_ID}:dagster-platform-dev-alerts",
-            }
-            for m in messages
-        ]
-    }
+    event = sqs_event_from_received(messages)
 
     monkeypatch.setenv("ROUTES_FILE", str(routes_file))
     monkeypatch.setenv("STATE_TABLE_NAME", STATE_TABLE)
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "dagster-alert-relay-dev")
-    relay = load_relay_handler()
+    relay = load_module("alert_relay_handler", RELAY_DIR / "handler.py")
     from alert_relay_core import runtime
 
     runtime.relay_from_environment.cache_clear()
     try:
-        response = relay.handler(event, LambdaContext())
+        response = relay.handler(event, FakeLambdaContext())
     finally:
         runtime.relay_from_environment.cache_clear()
 

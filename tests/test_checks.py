@@ -9,29 +9,13 @@ from aws_cdk import App, Stack, Stage, Validations
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from cdk_nag import AwsSolutionsChecks
-from cfnlint.api import ManualArgs, lint
 
 from constructs_lib.nag import acknowledge_wildcards
-from constructs_lib.review.lint import ACCEPTED_WARNINGS
-
-#: cfn-lint warnings we accept, each with its reason (shared with the review report). Anything else fails.
-ACCEPTED_CFN_LINT_WARNINGS = ACCEPTED_WARNINGS
-LINT_REGIONS = ["eu-west-1", "us-east-1"]
-
-
-def lint_findings(template: dict) -> list:
-    return lint(json.dumps(template), config=ManualArgs(regions=LINT_REGIONS))
-
+from tests.support import cfn_lint_problems, lint_findings
 
 def test_cfn_lint_finds_no_errors_and_only_accepted_warnings(synthesized):
-    problems = []
-    for environment, stack, template in synthesized.all_templates():
-        for match in lint_findings(template):
-            rule = match.rule.id
-            if rule.startswith("W") and rule in ACCEPTED_CFN_LINT_WARNINGS:
-                continue
-            problems.append(f"{environment}/{stack}: {rule} {match.message} at {'/'.join(map(str, match.path))}")
-    assert problems == []
+    templates = {f"{environment}/{stack}": template for environment, stack, template in synthesized.all_templates()}
+    assert cfn_lint_problems(templates) == []
 
 
 def test_cfn_lint_is_live_it_reports_a_broken_template(synthesized):

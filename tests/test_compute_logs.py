@@ -22,8 +22,7 @@ from constructs_lib.compute_logs import (
     render_compute_logs_block,
 )
 from constructs_lib.config import ComputeLogSettings, load_environment
-from tests.support import CONFIG_DIR, ROOT
-from tests.test_checks import ACCEPTED_CFN_LINT_WARNINGS, lint_findings
+from tests.support import CONFIG_DIR, ROOT, cfn_lint_problems
 
 KMS = ComputeLogSettings(
     encryption="kms",
@@ -497,10 +496,5 @@ def test_access_log_bucket_with_logging_off_is_refused():
 
 
 def test_templates_are_cfn_lint_clean(built):
-    problems = []
-    for (stage, stack), template in built.templates.items():
-        for match in lint_findings(template):
-            if match.rule.id.startswith("W") and match.rule.id in ACCEPTED_CFN_LINT_WARNINGS:
-                continue
-            problems.append(f"{stage}/{stack}: {match.rule.id} {match.message}")
-    assert problems == []
+    templates = {f"{stage}/{stack}": template for (stage, stack), template in built.templates.items()}
+    assert cfn_lint_problems(templates) == []

@@ -22,8 +22,7 @@ from constructs_lib.log_forwarding import (
     archive_prefix,
     cloudwatch_logs_processing,
 )
-from tests.support import ROOT
-from tests.test_checks import ACCEPTED_CFN_LINT_WARNINGS, lint_findings
+from tests.support import ROOT, cfn_lint_problems
 
 ACK_KEY = Validations.ACKNOWLEDGED_RULES_METADATA_KEY
 WORKLOAD_PATTERN = "?WARN ?ERROR ?CRITICAL ?Traceback"
@@ -547,10 +546,5 @@ def test_subscription_records_are_gzip_json_which_firehose_decodes_natively():
 
 
 def test_templates_are_cfn_lint_clean(built):
-    problems = []
-    for (case, stack), template in built.templates.items():
-        for match in lint_findings(template):
-            if match.rule.id.startswith("W") and match.rule.id in ACCEPTED_CFN_LINT_WARNINGS:
-                continue
-            problems.append(f"{case}/{stack}: {match.rule.id} {match.message} at {'/'.join(map(str, match.path))}")
-    assert problems == []
+    templates = {f"{case}/{stack}": template for (case, stack), template in built.templates.items()}
+    assert cfn_lint_problems(templates) == []

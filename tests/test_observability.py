@@ -11,6 +11,7 @@ import yaml
 from aws_cdk.assertions import Match, Template
 
 from constructs_lib.alerting import render_routes
+from tests.support import relay_asset_dir, resource_with_prefix
 
 ROOT = Path(__file__).resolve().parents[1]
 ENVIRONMENTS = ["dev", "prod"]
@@ -21,16 +22,11 @@ def observability(synthesized):
     return {env: Template.from_json(synthesized.template(env, "observability")) for env in ENVIRONMENTS}
 
 
-def by_prefix(resources: dict, prefix: str) -> dict:
-    [(logical_id, resource)] = [(i, r) for i, r in resources.items() if i.startswith(prefix)]
-    return resource
-
-
 @pytest.mark.parametrize("environment", ENVIRONMENTS)
 def test_queue_and_dead_letter_queue_are_encrypted_and_redrive_after_max_receive_count(synthesized, environment):
     config = synthesized.stages[environment].config
     queues = synthesized.resources(environment, "observability", "AWS::SQS::Queue")
-    queue, dlq = by_prefix(queues, "AlertsQueue"), by_prefix(queues, "AlertsDeadLetters")
+    queue, dlq = resource_with_prefix(queues, "AlertsQueue"), resource_with_prefix(queues, "AlertsDeadLetters")
     assert queue["Properties"]["QueueName"] == f"dagster-platform-{environment}-alerts"
     assert queue["Properties"]["RedrivePolicy"]["maxReceiveCount"] == config.alerting.max_receive_count
     assert queue["Properties"]["VisibilityTimeout"] == 540
@@ -48,12 +44,12 @@ def test_topic_feeds_the_queue_with_a_redrive_policy_and_its_own_key(observabili
         {"Protocol": "sqs", "RedrivePolicy": {"deadLetterTargetArn": Match.any_value()}},
     )
     topics = synthesized.resources("prod", "observability", "AWS::SNS::Topic")
-    topic = by_prefix(topics, "AlertsTopic")
+    topic = resource_with_prefix(topics, "AlertsTopic")
     assert topic["Properties"]["KmsMasterKeyId"]["Fn::GetAtt"][0].startswith("AlertsTopicKey")
 
 
 def test_stopped_task_rule_watches_only_this_cluster_and_abnormal_stops(synthesized):
-    rule = by_prefix(synthesized.resources("prod", "observability", "AWS::Events::Rule"), "AlertsStoppedTasks")
+    rule = resource_with_prefix(synthesized.resources("prod", "observability", "AWS::Events::Rule"), "AlertsStoppedTasks")
     pattern = rule["Properties"]["EventPattern"]
     assert pattern["source"] == ["aws.ecs"] and pattern["detail-type"] == ["ECS Task State Change"]
     assert pattern["detail"]["clusterArn"] == ["arn:aws:ecs:eu-west-1:123456789012:cluster/dagster-platform-prod"]
@@ -80,7 +76,7 @@ def test_state_table_has_ttl_pitr_and_a_customer_key(observability):
 def test_relay_reads_batches_with_partial_failures_and_uses_the_public_powertools_layer(synthesized, environment):
     template = synthesized.template(environment, "observability")
     functions = synthesized.resources(environment, "observability", "AWS::Lambda::Function")
-    relay = by_prefix(functions, "AlertsRelay")["Properties"]
+    relay = resource_with_prefix(functions, "AlertsRelay")["Properties"]
     assert (relay["Runtime"], relay["Handler"], relay["Timeout"]) == ("python3.14", "handler.handler", 90)
     assert relay["TracingConfig"] == {"Mode": "Active"}
     assert set(relay["Environment"]["Variables"]) >= {"ROUTES_FILE", "STATE_TABLE_NAME", "POWERTOOLS_SERVICE_NAME"}
@@ -91,12 +87,6 @@ def test_relay_reads_batches_with_partial_failures_and_uses_the_public_powertool
     [mapping] = synthesized.resources(environment, "observability", "AWS::Lambda::EventSourceMapping").values()
     assert mapping["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert mapping["Properties"]["BatchSize"] == 5
-
-
-def relay_asset_dir(synthesized, environment) -> Path:
-    relay = by_prefix(synthesized.resources(environment, "observability", "AWS::Lambda::Function"), "AlertsRelay")
-    asset_hash = relay["Properties"]["Code"]["S3Key"].removesuffix(".zip")
-    return synthesized.outdir / f"asset.{asset_hash}"
 
 
 @pytest.mark.parametrize("environment", ENVIRONMENTS)
@@ -120,7 +110,7 @@ def test_relay_asset_ships_the_environments_routes_and_the_shared_contract(synth
 
 def test_relay_may_send_email_only_from_the_configured_sender(synthesized):
     policies = synthesized.resources("prod", "observability", "AWS::IAM::Policy")
-    relay_policy = by_prefix(policies, "AlertsRelayRoleDefaultPolicy")
+    relay_policy = resource_with_prefix(policies, "AlertsRelayRoleDefaultPolicy")
     [send] = [s for s in relay_policy["Properties"]["PolicyDocument"]["Statement"] if s.get("Sid") == "SendOnlyFromTheAlertSender"]
     assert send["Condition"] == {"StringEquals": {"ses:FromAddress": "dagster-alerts@example.com"}}
     assert "identity/example.com" in json.dumps(send["Resource"])
@@ -148,7 +138,7 @@ def test_webhook_exists_only_where_enabled_and_checks_a_generated_secret(observa
     observability["prod"].has_resource_properties("AWS::Lambda::Url", {"AuthType": "NONE"})
     observability["dev"].resource_count_is("AWS::Lambda::Url", 0)
     secrets = synthesized.resources("prod", "observability", "AWS::SecretsManager::Secret")
-    assert by_prefix(secrets, "AlertsWebhookSharedSecret")["Properties"]["GenerateSecretString"]["PasswordLength"] == 48
+    assert resource_with_prefix(secrets, "AlertsWebhookSharedSecret")["Properties"]["GenerateSecretString"]["PasswordLength"] == 48
     assert "DagsterCloudWebhookUrl" in synthesized.template("prod", "observability")["Outputs"]
 
 
@@ -170,7 +160,7 @@ def alarm_dimensions(alarm: dict) -> dict:
 @pytest.mark.parametrize("environment", ENVIRONMENTS)
 def test_agent_alarm_fires_below_desired_replicas_and_treats_a_vanished_agent_as_down(synthesized, environment):
     config = synthesized.stages[environment].config
-    alarm = by_prefix(alarms(synthesized, environment), "HealthAgentBelowReplicas")
+    alarm = resource_with_prefix(alarms(synthesized, environment), "HealthAgentBelowReplicas")
     assert alarm["Threshold"] == config.agent.replicas
     assert alarm["ComparisonOperator"] == "LessThanThreshold"
     assert alarm["TreatMissingData"] == "breaching"
@@ -197,10 +187,10 @@ def test_every_alarm_routes_to_the_alert_topic_and_relay_alarms_also_to_the_back
 def test_thresholds_come_from_config(synthesized):
     config = synthesized.stages["prod"].config.health
     found = alarms(synthesized, "prod")
-    assert by_prefix(found, "HealthAgentCpuHigh")["Threshold"] == config.agent_cpu_percent
-    assert by_prefix(found, "HealthAgentStoppingRepeatedly")["Threshold"] == config.agent_stopped_tasks_per_hour
-    assert by_prefix(found, "HealthSesBounceRate")["Threshold"] == pytest.approx(config.ses_bounce_rate_percent / 100)
-    assert by_prefix(found, "HealthDeadLetters")["Threshold"] == config.dlq_messages
+    assert resource_with_prefix(found, "HealthAgentCpuHigh")["Threshold"] == config.agent_cpu_percent
+    assert resource_with_prefix(found, "HealthAgentStoppingRepeatedly")["Threshold"] == config.agent_stopped_tasks_per_hour
+    assert resource_with_prefix(found, "HealthSesBounceRate")["Threshold"] == pytest.approx(config.ses_bounce_rate_percent / 100)
+    assert resource_with_prefix(found, "HealthDeadLetters")["Threshold"] == config.dlq_messages
 
 
 def test_backstop_emails_the_default_team_directly(observability):

@@ -8,8 +8,7 @@ import pytest
 import yaml
 from aws_cdk.assertions import Template
 
-from tests.support import CONFIG_DIR, synthesize, write_config
-from tests.test_checks import ACCEPTED_CFN_LINT_WARNINGS, lint_findings
+from tests.support import CONFIG_DIR, cfn_lint_problems, synthesize, write_config
 
 
 def test_created_token_secret_is_empty_named_and_destroyed_with_dev(synthesized):
@@ -111,13 +110,7 @@ def test_existing_environment_renders_three_subnets_and_two_deployments(existing
 
 
 def test_existing_environment_passes_cfn_lint(existing):
-    problems = [
-        f"{stack}: {match.rule.id} {match.message}"
-        for _, stack, template in existing.all_templates()
-        for match in lint_findings(template)
-        if match.rule.id not in ACCEPTED_CFN_LINT_WARNINGS
-    ]
-    assert problems == []
+    assert cfn_lint_problems({stack: template for _, stack, template in existing.all_templates()}) == []
 
 
 def test_agent_role_policy_mentions_the_existing_cluster_by_arn(existing):
