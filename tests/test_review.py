@@ -337,7 +337,7 @@ def test_cost_counts_nat_gateways_keys_and_secrets_of_the_templates(synth, env):
     ):
         count = len(synth.resources(env, resource_type))
         assert (lines[item].monthly if count else 0) == pytest.approx(count * price.amount)
-    gib = synth.configs[env].health.assumed_log_ingestion_gib_per_month
+    gib = synth.configs[env].logging.estimated_gib_per_month
     assert lines["CloudWatch Logs ingestion"].monthly == pytest.approx(gib * prices.LOGS_INGESTION_GB.amount)
 
 
@@ -668,7 +668,7 @@ def test_grown_assembly_costs_follow_the_added_resources(grown, synth):
               if r["Type"] == "AWS::EC2::VPCEndpoint" and r["Properties"].get("VpcEndpointType") == "Interface")
     assert lines["Interface VPC endpoints"].monthly == pytest.approx(azs * HOURS * prices.INTERFACE_ENDPOINT_AZ_HOUR.amount)
     streams = sum(1 for r in everything if r["Type"] == "AWS::KinesisFirehose::DeliveryStream")
-    gib = config.health.assumed_log_ingestion_gib_per_month
+    gib = config.logging.estimated_gib_per_month
     assert lines["Firehose ingestion"].monthly == pytest.approx(gib * streams * prices.FIREHOSE_GB.amount)
     assert lines["DynamoDB tables, on-demand (idle)"].monthly == 0
 

@@ -74,6 +74,8 @@ class LoggingSettings(StrictModel):
 
     workload_retention_days: RetentionDays = 30
     kms: bool = False
+    #: Expected log volume per month; the review report's cost estimate is based on it.
+    estimated_gib_per_month: float = Field(default=10.0, ge=0, le=100000)
     forwarding: LogForwardingSettings | None = None
 
 
@@ -152,5 +154,3 @@ class HealthSettings(StrictModel):
     dlq_messages: int_between(1, 1000) = 1
     ses_bounce_rate_percent: float = Field(default=5.0, gt=0, le=100)
     ses_complaint_rate_percent: float = Field(default=0.1, gt=0, le=100)
-    #: Cost-estimate assumption for the review report (CloudWatch Logs ingestion per month).
-    assumed_log_ingestion_gib_per_month: float = Field(default=10.0, ge=0, le=100000)

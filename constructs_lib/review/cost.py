@@ -1,7 +1,7 @@
 """Estimated monthly baseline cost: what the environment costs while nothing runs.
 
 Quantities come from the templates (desired counts, task sizes, NAT gateways, endpoints, keys,
-secrets, alarms, dashboards...) and, for log volume, from ``health.assumed_log_ingestion_gib_per_month``
+secrets, alarms, dashboards...) and, for log volume, from ``logging.estimated_gib_per_month``
 of the environment file. Unit prices are in :mod:`.prices`.
 """
 
@@ -106,8 +106,8 @@ def estimate(inventory: Inventory, config: Any) -> CostEstimate:
             az_count * hours, p.INTERFACE_ENDPOINT_AZ_HOUR,
         ))
 
-    gib = float(getattr(getattr(config, "health", None), "assumed_log_ingestion_gib_per_month", 0.0) or 0.0)
-    assumption = f"{_num(gib)} GiB/month assumed by health.assumed_log_ingestion_gib_per_month"
+    gib = float(config.logging.estimated_gib_per_month)
+    assumption = f"{_num(gib)} GiB/month estimated by logging.estimated_gib_per_month"
     streams = [f for f in inventory.firehoses if f.sources] or inventory.firehoses
     if streams:
         lines.append(CostLine(
