@@ -17,18 +17,16 @@ def cdk_json_context() -> dict:
 
 
 def build_app(config_dir: str | Path = ROOT / "config", *, outdir: str | None = None):
-    from aws_cdk import App, AspectPriority, Aspects, Validations
-    from cdk_nag import AwsSolutionsChecks, ServerlessChecks, WriteNagSuppressionsToCloudFormationAspect
+    from aws_cdk import App, AspectPriority, Aspects
+    from cdk_nag import WriteNagSuppressionsToCloudFormationAspect
 
     from constructs_lib.config import load_environments
+    from constructs_lib.nag import attach_platform_checks
     from stacks import DagsterPlatformStage
 
     configs = load_environments(config_dir)
     app = App(context=cdk_json_context(), outdir=outdir)
-    Validations.of(app).add_plugins(
-        AwsSolutionsChecks(app, write_suppressions_to_cloud_formation=True),
-        ServerlessChecks(app),
-    )
+    attach_platform_checks(app)
     stages = [DagsterPlatformStage(app, config=config) for config in configs]
     for stage in stages:
         # Record each acknowledgment and its reason in the template metadata, for the review report.

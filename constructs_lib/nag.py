@@ -21,6 +21,17 @@ from constructs import IConstruct
 MIN_REASON_LENGTH = 20
 
 
+def attach_platform_checks(app: IConstruct) -> None:
+    """The checks every app of this platform runs at synth: cdk-nag's AwsSolutions (recording each
+    acknowledgment in template metadata, for the review report) and Serverless packs."""
+    from cdk_nag import AwsSolutionsChecks, ServerlessChecks
+
+    Validations.of(app).add_plugins(
+        AwsSolutionsChecks(app, write_suppressions_to_cloud_formation=True),
+        ServerlessChecks(app),
+    )
+
+
 def acknowledge(construct: IConstruct, rule: str, reason: str) -> None:
     """Record why ``rule`` does not apply to ``construct`` (and its children only)."""
     if len(reason) < MIN_REASON_LENGTH:

@@ -106,3 +106,14 @@ def relay_asset_dir(synthesized: Synthesized, environment: str) -> Path:
         synthesized.resources(environment, "observability", "AWS::Lambda::Function"), "AlertsRelay"
     )
     return synthesized.outdir / f"asset.{relay['Properties']['Code']['S3Key'].removesuffix('.zip')}"
+
+
+def checked_app(outdir: Path):
+    """A standalone App with cdk.json's context and exactly the checks app.py attaches."""
+    from aws_cdk import App
+
+    from constructs_lib.nag import attach_platform_checks
+
+    app = App(context=json.loads((ROOT / "cdk.json").read_text())["context"], outdir=str(outdir))
+    attach_platform_checks(app)
+    return app

@@ -8,7 +8,6 @@ import pytest
 from aws_cdk import App, RemovalPolicy, Stack, Stage, Validations
 from aws_cdk import aws_iam as iam
 from aws_cdk.assertions import Match, Template
-from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 from dagster._config import process_config
 from dagster_aws.s3.compute_log_manager import S3ComputeLogManager
 
@@ -22,7 +21,7 @@ from constructs_lib.compute_logs import (
     render_compute_logs_block,
 )
 from constructs_lib.config import ComputeLogSettings, load_environment
-from tests.support import CONFIG_DIR, ROOT, cfn_lint_problems
+from tests.support import CONFIG_DIR, cfn_lint_problems, checked_app
 
 KMS = ComputeLogSettings(
     encryption="kms",
@@ -38,20 +37,13 @@ S3_MANAGED = ComputeLogSettings(
 ACK_KEY = Validations.ACKNOWLEDGED_RULES_METADATA_KEY
 
 
-def new_app(outdir) -> App:
-    context = json.loads((ROOT / "cdk.json").read_text())["context"]
-    app = App(context=context, outdir=str(outdir))
-    Validations.of(app).add_plugins(AwsSolutionsChecks(app), ServerlessChecks(app))  # as app.py does
-    return app
-
-
 def name_expression(environment: str) -> dict:
     return {"Fn::Join": ["-", [f"dagster-{environment}-compute-logs", {"Ref": "AWS::AccountId"}, {"Ref": "AWS::Region"}]]}
 
 
 class Built:
     def __init__(self, outdir):
-        self.app = new_app(outdir)
+        self.app = checked_app(outdir)
         prod, dev = Stage(self.app, "prod"), Stage(self.app, "dev")
         self.prod_storage = Stack(prod, "storage")
         self.kms = ComputeLogBucket(
@@ -357,7 +349,7 @@ def test_grant_acknowledges_exactly_its_own_wildcards(built):
 
 
 def test_grant_acknowledgment_does_not_cover_other_wildcards_of_the_same_role(tmp_path):
-    app = new_app(tmp_path)
+    app = checked_app(tmp_path)
     stack = Stack(Stage(app, "probe"), "platform")
     role = iam.Role(stack, "Role", assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"))
     grant_compute_log_access(role, bucket_name=compute_log_bucket_name("probe"), prefix="logs", kms_key_alias=None)

@@ -13,7 +13,6 @@ from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from aws_cdk.assertions import Match, Template
-from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 
 from constructs_lib.config import LogForwardingSettings
 from constructs_lib.log_forwarding import (
@@ -22,7 +21,7 @@ from constructs_lib.log_forwarding import (
     archive_prefix,
     cloudwatch_logs_processing,
 )
-from tests.support import ROOT, cfn_lint_problems
+from tests.support import cfn_lint_problems, checked_app
 
 ACK_KEY = Validations.ACKNOWLEDGED_RULES_METADATA_KEY
 WORKLOAD_PATTERN = "?WARN ?ERROR ?CRITICAL ?Traceback"
@@ -52,13 +51,6 @@ CASES = {
 }
 
 
-def new_app(outdir) -> App:
-    context = json.loads((ROOT / "cdk.json").read_text())["context"]
-    app = App(context=context, outdir=str(outdir))
-    Validations.of(app).add_plugins(AwsSolutionsChecks(app), ServerlessChecks(app))  # as app.py does
-    return app
-
-
 def settings_for(case: str) -> LogForwardingSettings:
     raw = json.loads(json.dumps(CASES[case][0]).replace("{env}", case))
     return LogForwardingSettings.model_validate(raw)
@@ -83,7 +75,7 @@ def storage_and_observability(app: App, environment: str):
 
 class Built:
     def __init__(self, outdir):
-        self.app = new_app(outdir)
+        self.app = checked_app(outdir)
         self.forwarding: dict[str, LogForwarding] = {}
         self.topic_arns = {}
         for case, (_, removal) in CASES.items():
@@ -385,7 +377,7 @@ def test_missing_access_logging_is_acknowledged_on_each_bucket(built):
 def test_buckets_log_access_to_a_given_access_log_bucket_and_then_need_no_acknowledgment(tmp_path):
     from aws_cdk import aws_s3 as s3
 
-    app = new_app(tmp_path)
+    app = checked_app(tmp_path)
     storage, _, observability, imported = storage_and_observability(app, "dev")
     access_logs = s3.Bucket(
         observability, "AccessLogs", enforce_ssl=True, encryption=s3.BucketEncryption.S3_MANAGED,

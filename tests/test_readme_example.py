@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import re
 
-from aws_cdk import Validations
 from aws_cdk.assertions import Template
-from cdk_nag import AwsSolutionsChecks
 
+from constructs_lib.nag import attach_platform_checks
 from tests.support import ROOT
 
 
@@ -28,9 +27,9 @@ def test_readme_library_example_synthesizes_an_agent_with_its_rendered_config(ca
     template.resource_count_is("AWS::EC2::NatGateway", 2)
 
 
-def test_readme_example_passes_cdk_nag_once_attached(tmp_path, monkeypatch):
+def test_readme_example_passes_the_platforms_checks_once_attached(tmp_path, monkeypatch):
     monkeypatch.setenv("CDK_OUTDIR", str(tmp_path))
-    code = readme_example().replace("app = App()", "app = App()\nValidations.of(app).add_plugins(AwsSolutionsChecks(app))")
-    namespace: dict = {"Validations": Validations, "AwsSolutionsChecks": AwsSolutionsChecks}
+    code = readme_example().replace("app = App()", "app = App()\nattach_platform_checks(app)")
+    namespace: dict = {"attach_platform_checks": attach_platform_checks}
     exec(compile(code, "README.md", "exec"), namespace)
     namespace["app"].synth()
