@@ -17,8 +17,7 @@ def cdk_json_context() -> dict:
 
 
 def build_app(config_dir: str | Path = ROOT / "config", *, outdir: str | None = None):
-    from aws_cdk import App, AspectPriority, Aspects
-    from cdk_nag import WriteNagSuppressionsToCloudFormationAspect
+    from aws_cdk import App
 
     from constructs_lib.config import load_environments
     from constructs_lib.nag import attach_platform_checks
@@ -28,10 +27,6 @@ def build_app(config_dir: str | Path = ROOT / "config", *, outdir: str | None = 
     app = App(context=cdk_json_context(), outdir=outdir)
     attach_platform_checks(app)
     stages = [DagsterPlatformStage(app, config=config) for config in configs]
-    for stage in stages:
-        # Record each acknowledgment and its reason in the template metadata, for the review report.
-        # Aspects on the App do not reach into Stages; READONLY runs after the IAM5 acknowledger.
-        Aspects.of(stage).add(WriteNagSuppressionsToCloudFormationAspect(), priority=AspectPriority.READONLY)
     return app, stages
 
 

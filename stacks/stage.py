@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 
-from aws_cdk import Environment, Stage, Tags
+from aws_cdk import AspectPriority, Aspects, Environment, Stage, Tags
+from cdk_nag import WriteNagSuppressionsToCloudFormationAspect
 from constructs import Construct
 
 from constructs_lib.alerting import render_alert_policies_yaml
@@ -60,6 +61,9 @@ class DagsterPlatformStage(Stage):
             self.platform, "Alarms and the stopped-task rule watch the cluster and agent by name"
         )
         self.observability.finish()
+        # Record each cdk-nag acknowledgment and its reason in the template metadata, for the review
+        # report. Aspects on the App do not reach into a Stage; READONLY runs after the IAM5 acknowledger.
+        Aspects.of(self).add(WriteNagSuppressionsToCloudFormationAspect(), priority=AspectPriority.READONLY)
         for key, value in {"dagster-platform:environment": config.name, **config.tags}.items():
             Tags.of(self).add(key, value)
         self.artifacts: dict[str, str] = {
