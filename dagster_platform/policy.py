@@ -30,6 +30,11 @@ SCHEMA_VERSION = 1
 ENV_POLICY_PATH = "DAGSTER_PLATFORM_RUN_POLICY"
 ENV_POLICY_JSON = "DAGSTER_PLATFORM_RUN_POLICY_JSON"
 DEFAULT_POLICY_SOURCE = "<built-in default policy>"
+#: Who alerts a team when one of its jobs fails (``alerting.job_failure_alerts`` in the environment
+#: file): the platform's relay (the ``platform_alerts_run_failure`` sensor) or Dagster+'s own
+#: JOB_FAILURE alert policies. Exactly one path per event, so a team is never emailed twice.
+JOB_FAILURE_ALERT_PATHS = ("relay", "dagster_plus")
+DEFAULT_JOB_FAILURE_ALERTS = "relay"
 
 _MAX_FARGATE_CPU = max(fargate.FARGATE_TASK_SIZES)
 _MAX_FARGATE_MEMORY = max(max(sizes) for sizes in fargate.FARGATE_TASK_SIZES.values())
@@ -103,6 +108,7 @@ class RunPolicy:
     required_tags: tuple[str, ...] = ()
     deployment_settings: DeploymentSettings = field(default_factory=DeploymentSettings)
     locations: Mapping[str, LocationDefaults] = field(default_factory=dict)
+    job_failure_alerts: str = DEFAULT_JOB_FAILURE_ALERTS
     schema_version: int = SCHEMA_VERSION
     #: Where the policy came from (a path, or DEFAULT_POLICY_SOURCE); used in error messages.
     source: str = DEFAULT_POLICY_SOURCE
@@ -154,6 +160,7 @@ class RunPolicy:
             "required_tags": list(self.required_tags),
             "deployment_settings": deployment,
             "locations": {name: _location_to_dict(loc) for name, loc in self.locations.items()},
+            "alerting": {"job_failure_alerts": self.job_failure_alerts},
         }
 
 
@@ -281,6 +288,7 @@ _TOP_LEVEL_KEYS = (
     "required_tags",
     "deployment_settings",
     "locations",
+    "alerting",
 )
 
 
@@ -321,6 +329,13 @@ class _PolicyParser:
         locations = {
             name: self.location(name, raw, resource_limits, teams) for name, raw in locations_raw.items()
         }
+        alerting = self.object(root.get("alerting", {}), "alerting", optional=("job_failure_alerts",))
+        job_failure_alerts = alerting.get("job_failure_alerts", DEFAULT_JOB_FAILURE_ALERTS)
+        if job_failure_alerts not in JOB_FAILURE_ALERT_PATHS:
+            raise self.fail(
+                "alerting.job_failure_alerts",
+                f"is {json.dumps(job_failure_alerts)}; allowed: {', '.join(JOB_FAILURE_ALERT_PATHS)}",
+            )
         return RunPolicy(
             schema_version=version,
             environment=environment,
@@ -332,6 +347,7 @@ class _PolicyParser:
             required_tags=tuple(required_tags),
             deployment_settings=deployment,
             locations=locations,
+            job_failure_alerts=job_failure_alerts,
             source=self.source,
         )
 
@@ -637,6 +653,11 @@ RUN_POLICY_JSON_SCHEMA: dict[str, Any] = {
                     },
                 }
             },
+        },
+        "alerting": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {"job_failure_alerts": {"enum": list(JOB_FAILURE_ALERT_PATHS)}},
         },
         "locations": {
             "type": "object",

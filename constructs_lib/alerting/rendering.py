@@ -38,8 +38,11 @@ def render_routes_json(environment: str, alerting: AlertingSettings) -> str:
 
 
 def render_alert_policies(config: EnvironmentConfig) -> dict[str, Any]:
-    """Dagster+ native policies: agent and code-location health to the default team, and (if
-    enabled) run failures of each team's jobs, selected by the ``alert_team`` tag, to that team."""
+    """Dagster+ native policies: agent and code-location health and failing sensor/schedule ticks
+    (the platform's alert sensors among them: a tick fails when the alert queue is unreachable) to
+    the default team, and run failures of each team's jobs, selected by the ``alert_team`` tag, to
+    that team, only when ``alerting.job_failure_alerts`` is ``dagster_plus`` (with ``relay`` the
+    run-failure sensor alerts instead: one path per failure)."""
     alerting = config.alerting
     choose = alerting.dagster_cloud_policies
     platform_emails = list(alerting.teams[alerting.default_team].email)
@@ -71,7 +74,15 @@ def render_alert_policies(config: EnvironmentConfig) -> dict[str, Any]:
             ["CODE_LOCATION_ERROR"],
             platform_emails,
         )
-    if choose.run_failure_by_team:
+    if platform_emails:
+        email_policy(
+            f"{config.name}-sensor-tick-failure",
+            f"A sensor or schedule tick failed in {config.name}, including the platform's alert sensors "
+            "(alerts then wait in their cursor until the alert queue accepts them).",
+            ["TICK_FAILURE"],
+            platform_emails,
+        )
+    if alerting.job_failure_alerts == "dagster_plus" and choose.run_failure_by_team:
         for team, route in sorted(alerting.teams.items()):
             if route.email:
                 email_policy(
@@ -89,5 +100,6 @@ def render_alert_policies_yaml(config: EnvironmentConfig) -> str:
         f"# Dagster+ alert policies for '{config.name}', rendered from alerting.teams in config/{config.name}.yaml.\n"
         "#   dagster-cloud deployment alert-policies sync -a alert_policies.yaml --deployment <name>\n"
         "# Teams without email receive their alerts through the platform relay only (Slack/Teams webhooks).\n"
+        f"# Job failures alert through: {config.alerting.job_failure_alerts} (alerting.job_failure_alerts).\n"
     )
     return header + dump_yaml(render_alert_policies(config))

@@ -170,6 +170,7 @@ def render_run_policy(config: EnvironmentConfig) -> dict[str, Any]:
             }
         },
         "locations": locations,
+        "alerting": {"job_failure_alerts": config.alerting.job_failure_alerts},
     }
 
 

@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from dagster_platform.policy import DEFAULT_JOB_FAILURE_ALERTS, JOB_FAILURE_ALERT_PATHS
+
 from .types import Email, Name, RetentionDays, SecretName, StrictModel, int_between, matching
 
 HttpsUrl = matching(r"https://[^\s]+", "an https:// URL")
@@ -132,6 +134,10 @@ class AlertingSettings(StrictModel):
     ecs_task_alerts: bool = True
     webhook: bool = False
     dagster_cloud_policies: DagsterCloudAlertPolicies = DagsterCloudAlertPolicies()
+    #: Who alerts a team when its job fails: ``relay`` (the code locations' run-failure sensor,
+    #: once per failure after the last retry, routed like every other platform alert) or
+    #: ``dagster_plus`` (Dagster+ JOB_FAILURE policies per team; the sensor then stays silent).
+    job_failure_alerts: Literal[JOB_FAILURE_ALERT_PATHS] = DEFAULT_JOB_FAILURE_ALERTS  # type: ignore[valid-type]
 
     @model_validator(mode="after")
     def _routes_are_complete(self) -> AlertingSettings:
@@ -140,6 +146,19 @@ class AlertingSettings(StrictModel):
         emails = [name for name, route in self.teams.items() if route.email]
         if emails and self.email is None:
             raise ValueError(f"teams {', '.join(emails)} receive email, so alerting.email (the SES identity) is required")
+        if self.job_failure_alerts == "dagster_plus":
+            # Dagster+ policies rendered here email each team: nobody may be left without job-failure alerts
+            if not self.dagster_cloud_policies.run_failure_by_team:
+                raise ValueError(
+                    "job_failure_alerts 'dagster_plus' needs dagster_cloud_policies.run_failure_by_team: true "
+                    "(else no one is alerted of job failures); or choose 'relay'"
+                )
+            silent = sorted(name for name, route in self.teams.items() if not route.email)
+            if silent:
+                raise ValueError(
+                    f"job_failure_alerts 'dagster_plus' emails each team, but teams {', '.join(silent)} have no email; "
+                    "give them email or choose 'relay' (Slack and Teams webhooks)"
+                )
         return self
 
 

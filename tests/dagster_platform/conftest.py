@@ -58,6 +58,7 @@ PROD_POLICY: dict[str, Any] = {
             "alert_team": "ml",
         },
     },
+    "alerting": {"job_failure_alerts": "relay"},
 }
 
 
