@@ -98,7 +98,7 @@ def main(
         return EXIT_USAGE
 
     if args.command == "check":
-        return _check(args.definitions, loaded.repository, policy, location, out)
+        return _check(args.definitions, loaded.repository, policy, location, out, loaded.sources)
     return _explain(args, loaded.repository, policy, location, out, err)
 
 
@@ -108,13 +108,14 @@ def _check(
     policy: RunPolicy,
     location: LocationDefaults | None,
     out: TextIO,
+    sources: Sequence[str] = (),
 ) -> int:
     from dagster_platform.checker import check_repository
 
-    result = check_repository(repository, policy, location)
-    for violation in result.violations:
+    result = check_repository(repository, policy, location, sources=sources)
+    for violation in result.errors + result.warnings:
         print(violation.line(path), file=out)
-    if result.violations:
+    if result.errors:
         return EXIT_VIOLATIONS
     print(f"ok: {result.summary(policy)}", file=out)
     return EXIT_OK

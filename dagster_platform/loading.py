@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from dagster._core.errors import DagsterImportError
 from dagster._core.workspace.autodiscovery import loadable_targets_from_loaded_module
 
 from dagster_platform.policy import RunPolicy, using_policy
-from dagster_platform.tags import RunPolicyViolation
+from dagster_platform.tags import RunPolicyViolation, checking_definitions
 
 #: The attribute Dagster's project templates and docs use for a location's Definitions.
 CONVENTIONAL_ATTRIBUTE = "defs"
@@ -29,6 +30,8 @@ class LoadedDefinitions:
     path: str
     attribute: str
     repository: RepositoryDefinition
+    #: The location's own Python files that the import loaded (the definitions file first).
+    sources: tuple[str, ...] = ()
 
 
 def load_definitions(
@@ -45,10 +48,25 @@ def load_definitions(
     if not os.path.isfile(path):
         raise DefinitionsLoadError(f"{path}: no such file")
     directory = working_directory or os.getcwd()
+    before = set(sys.modules)
     if policy is None:
-        return _load(path, directory)
-    with using_policy(policy):
-        return _load(path, directory)
+        loaded = _load(path, directory)
+    else:
+        # the helpers return their tags instead of raising: the checker then reports every
+        # problem on the definition that carries the tags, with its name and line
+        with using_policy(policy), checking_definitions():
+            loaded = _load(path, directory)
+    return dataclasses.replace(loaded, sources=_user_sources(path, set(sys.modules) - before))
+
+
+def _user_sources(path: str, new_modules: set[str]) -> tuple[str, ...]:
+    files = [os.path.abspath(path)]
+    for name in sorted(new_modules):
+        filename = getattr(sys.modules.get(name), "__file__", None)
+        if filename and filename.endswith(".py") and _is_user_file(os.path.abspath(filename)):
+            if os.path.abspath(filename) not in files:
+                files.append(os.path.abspath(filename))
+    return tuple(files)
 
 
 def _load(path: str, working_directory: str) -> LoadedDefinitions:

@@ -98,6 +98,17 @@ class DeploymentSettings:
 
 
 @dataclass(frozen=True)
+class EcsOverrideAllowances:
+    """What ``ecs/task_overrides`` and ``ecs/run_task_kwargs`` tags may name: only roles, subnets
+    and security groups this platform created or was given (empty: no such override is allowed,
+    the launcher's defaults, which are the platform's own, apply)."""
+
+    role_arns: tuple[str, ...] = ()
+    subnets: tuple[str, ...] = ()
+    security_groups: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class RunPolicy:
     environment: str
     limits: ResourceLimits
@@ -109,6 +120,7 @@ class RunPolicy:
     deployment_settings: DeploymentSettings = field(default_factory=DeploymentSettings)
     locations: Mapping[str, LocationDefaults] = field(default_factory=dict)
     job_failure_alerts: str = DEFAULT_JOB_FAILURE_ALERTS
+    ecs_overrides: EcsOverrideAllowances = field(default_factory=EcsOverrideAllowances)
     schema_version: int = SCHEMA_VERSION
     #: Where the policy came from (a path, or DEFAULT_POLICY_SOURCE); used in error messages.
     source: str = DEFAULT_POLICY_SOURCE
@@ -161,7 +173,39 @@ class RunPolicy:
             "deployment_settings": deployment,
             "locations": {name: _location_to_dict(loc) for name, loc in self.locations.items()},
             "alerting": {"job_failure_alerts": self.job_failure_alerts},
+            "ecs_overrides": {
+                "role_arns": list(self.ecs_overrides.role_arns),
+                "subnets": list(self.ecs_overrides.subnets),
+                "security_groups": list(self.ecs_overrides.security_groups),
+            },
         }
+
+    # --- run concurrency, as the Dagster+ deployment settings define it ---------------------------
+
+    @property
+    def concurrency(self) -> Mapping[str, Any]:
+        """``deployment_settings.concurrency`` (``runs`` and ``pools``), or empty."""
+        value = self.deployment_settings.other.get("concurrency")
+        return value if isinstance(value, Mapping) else {}
+
+    @property
+    def pool_default_limit(self) -> int | None:
+        """``concurrency.pools.default_limit``: the limit every pool gets in this deployment."""
+        pools = self.concurrency.get("pools")
+        limit = pools.get("default_limit") if isinstance(pools, Mapping) else None
+        return limit if isinstance(limit, int) and not isinstance(limit, bool) else None
+
+    @property
+    def tag_concurrency_limits(self) -> tuple[Mapping[str, Any], ...]:
+        runs = self.concurrency.get("runs")
+        limits_ = runs.get("tag_concurrency_limits") if isinstance(runs, Mapping) else None
+        return tuple(item for item in limits_ or () if isinstance(item, Mapping))
+
+    @property
+    def max_concurrent_runs(self) -> int | None:
+        runs = self.concurrency.get("runs")
+        value = runs.get("max_concurrent_runs") if isinstance(runs, Mapping) else None
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _task_size_to_dict(size: TaskSize) -> dict[str, int]:
@@ -289,6 +333,7 @@ _TOP_LEVEL_KEYS = (
     "deployment_settings",
     "locations",
     "alerting",
+    "ecs_overrides",
 )
 
 
@@ -336,7 +381,9 @@ class _PolicyParser:
                 "alerting.job_failure_alerts",
                 f"is {json.dumps(job_failure_alerts)}; allowed: {', '.join(JOB_FAILURE_ALERT_PATHS)}",
             )
+        ecs_overrides = self.ecs_overrides(root.get("ecs_overrides", {}))
         return RunPolicy(
+            ecs_overrides=ecs_overrides,
             schema_version=version,
             environment=environment,
             limits=resource_limits,
@@ -352,6 +399,16 @@ class _PolicyParser:
         )
 
     # sections
+
+    def ecs_overrides(self, raw: Any) -> EcsOverrideAllowances:
+        body = self.object(raw, "ecs_overrides", optional=("role_arns", "subnets", "security_groups"))
+        return EcsOverrideAllowances(
+            role_arns=tuple(self.string_list(body.get("role_arns", []), "ecs_overrides.role_arns")),
+            subnets=tuple(self.string_list(body.get("subnets", []), "ecs_overrides.subnets")),
+            security_groups=tuple(
+                self.string_list(body.get("security_groups", []), "ecs_overrides.security_groups")
+            ),
+        )
 
     def limits(self, raw: Any) -> ResourceLimits:
         body = self.object(raw, "limits", required=("max_cpu", "max_memory_mib", "max_ephemeral_storage_gib"))
@@ -658,6 +715,14 @@ RUN_POLICY_JSON_SCHEMA: dict[str, Any] = {
             "type": "object",
             "additionalProperties": False,
             "properties": {"job_failure_alerts": {"enum": list(JOB_FAILURE_ALERT_PATHS)}},
+        },
+        "ecs_overrides": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                key: {"type": "array", "uniqueItems": True, "items": {"type": "string", "minLength": 1}}
+                for key in ("role_arns", "subnets", "security_groups")
+            },
         },
         "locations": {
             "type": "object",

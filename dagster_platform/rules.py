@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from dagster_platform import fargate, limits
+from dagster_platform import ecs_overrides, fargate, k8s_config, limits
 from dagster_platform.policy import LocationDefaults, RunPolicy
 
 #: The tags whose values the policy governs.
@@ -23,6 +23,8 @@ GOVERNED_TAGS = (
     limits.TAG_ECS_CPU,
     limits.TAG_ECS_MEMORY,
     limits.TAG_ECS_EPHEMERAL_STORAGE,
+    *ecs_overrides.OVERRIDE_TAGS,
+    k8s_config.TAG_K8S_CONFIG,
     limits.TAG_MAX_RETRIES,
     limits.TAG_RETRY_STRATEGY,
     limits.TAG_PRIORITY,
@@ -38,12 +40,26 @@ class TagProblem:
     tag: str
     value: str
     reason: str
+    #: A field inside a JSON tag (``ecs/task_overrides``: ``cpu``), or "" for the whole value.
+    field: str = ""
+    #: "error" breaks the policy; "warning" is reported but does not fail the check.
+    severity: str = "error"
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity == "error"
 
     def for_helper(self, helper: str) -> str:
         shown = self.value if _is_plain(self.value) else repr(self.value)
+        if self.field:
+            return f"{helper}: {self.tag} {self.field}={shown} is {self.reason}"
         return f"{helper}: {self.tag}={shown} is {self.reason}"
 
     def for_checker(self) -> str:
+        if self.field:
+            return f"tag {self.tag}: {self.field}={self.value!r}: {self.reason}"
+        if not self.value and self.severity == "warning":
+            return f"tag {self.tag}: {self.reason}"
         return f"tag {self.tag}={self.value!r}: {self.reason}"
 
 
@@ -76,6 +92,15 @@ def check_tags(
     for tag, rule in checks:
         if tag in tags:
             problems.extend(rule(tags[tag], policy))
+    problems.extend(
+        TagProblem(p.tag, p.value, p.reason, field=p.field, severity=p.severity)
+        for p in ecs_overrides.check_override_tags(tags, policy, location)
+    )
+    if k8s_config.TAG_K8S_CONFIG in tags:
+        problems.extend(
+            TagProblem(k8s_config.TAG_K8S_CONFIG, value, reason, field=path, severity=severity)
+            for severity, path, value, reason in k8s_config.check_k8s_config(tags[k8s_config.TAG_K8S_CONFIG], policy)
+        )
     return problems
 
 

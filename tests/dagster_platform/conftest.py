@@ -59,6 +59,7 @@ PROD_POLICY: dict[str, Any] = {
         },
     },
     "alerting": {"job_failure_alerts": "relay"},
+    "ecs_overrides": {"role_arns": [], "subnets": [], "security_groups": []},
 }
 
 

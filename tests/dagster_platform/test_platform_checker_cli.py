@@ -13,21 +13,21 @@ BAD = str(SAMPLE / "bad_definitions.py")
 HELPER_VIOLATION = str(SAMPLE / "helper_violation_definitions.py")
 
 BAD_LINES_WITHOUT_LOCATION = [
-    f"{BAD}: job 'bad_fargate_pair': tag ecs/memory='4096': not offered by Fargate with ecs/cpu=256; allowed: 512, 1024, 2048",
-    f"{BAD}: job 'bad_strategy': tag dagster/retry_strategy='EVERYTHING': not a retry strategy the prod policy allows; "
+    f"{BAD}:24: job 'bad_fargate_pair': tag ecs/memory='4096': not offered by Fargate with ecs/cpu=256; allowed: 512, 1024, 2048",
+    f"{BAD}:44: job 'bad_strategy': tag dagster/retry_strategy='EVERYTHING': not a retry strategy the prod policy allows; "
     "allowed: FROM_FAILURE, ALL_STEPS, FROM_ASSET_FAILURE",
-    f"{BAD}: job 'events_job': tag ecs/cpu='8192': above the prod policy cap limits.max_cpu=4096; allowed: 256, 512, 1024, 2048, 4096",
-    f"{BAD}: job 'lone_cpu': tag ecs/ephemeral_storage='500': above the prod policy cap limits.max_ephemeral_storage_gib=100; "
+    f"{BAD}:59: job 'events_job': tag ecs/cpu='8192': above the prod policy cap limits.max_cpu=4096; allowed: 256, 512, 1024, 2048, 4096",
+    f"{BAD}:54: job 'lone_cpu': tag ecs/ephemeral_storage='500': above the prod policy cap limits.max_ephemeral_storage_gib=100; "
     "allowed: 21..100",
-    f"{BAD}: job 'lone_cpu': tag ecs/cpu='2048': set without ecs/memory; set both, or check with --location to combine it "
+    f"{BAD}:54: job 'lone_cpu': tag ecs/cpu='2048': set without ecs/memory; set both, or check with --location to combine it "
     "with the location's run default",
-    f"{BAD}: job 'no_team': missing required tag alert_team (required_tags of the prod policy)",
-    f"{BAD}: job 'too_many_retries': tag dagster/max_retries='9': above the prod policy cap retries.max_run_retries=5; allowed: 0..5",
-    f"{BAD}: job 'too_urgent': tag dagster/priority='50': outside the prod policy range; allowed: -10..10",
-    f"{BAD}: job 'unknown_team': tag alert_team='marketing': not a team in the prod policy; allowed: data-eng, ml, platform",
-    f"{BAD}: schedule 'hourly_oversized': tag ecs/memory='8192': not offered by Fargate with ecs/cpu=256; allowed: 512, 1024, 2048",
-    f"{BAD}: asset 'raw_events': RetryPolicy delay=-5: negative; allowed: 0 seconds or more",
-    f"{BAD}: op 'flaky_op': RetryPolicy max_retries=8: above the prod policy cap retries.max_op_retries=5; allowed: 0..5",
+    f"{BAD}:39: job 'no_team': missing required tag alert_team (required_tags of the prod policy)",
+    f"{BAD}:29: job 'too_many_retries': tag dagster/max_retries='9': above the prod policy cap retries.max_run_retries=5; allowed: 0..5",
+    f"{BAD}:49: job 'too_urgent': tag dagster/priority='50': outside the prod policy range; allowed: -10..10",
+    f"{BAD}:34: job 'unknown_team': tag alert_team='marketing': not a team in the prod policy; allowed: data-eng, ml, platform",
+    f"{BAD}:63: schedule 'hourly_oversized': tag ecs/memory='8192': not offered by Fargate with ecs/cpu=256; allowed: 512, 1024, 2048",
+    f"{BAD}:19: asset 'raw_events': RetryPolicy delay=-5: negative; allowed: 0 seconds or more",
+    f"{BAD}:9: op 'flaky_op': RetryPolicy max_retries=8: above the prod policy cap retries.max_op_retries=5; allowed: 0..5",
 ]
 
 
@@ -44,7 +44,7 @@ def test_location_defaults_complete_lone_sizes_and_provide_the_team(platform_cli
     assert completed.returncode == 1, completed.stderr
     lines = completed.stdout.splitlines()
     assert (
-        f"{BAD}: job 'lone_cpu': tag ecs/cpu='2048': not offered by Fargate with ecs/memory=2048 "
+        f"{BAD}:54: job 'lone_cpu': tag ecs/cpu='2048': not offered by Fargate with ecs/memory=2048 "
         "(location 'analytics' run default); allowed: 256, 512, 1024"
     ) in lines
     assert not any("'no_team'" in line for line in lines)  # alert_team comes from the location
@@ -67,16 +67,23 @@ def test_without_location_a_job_relying_on_the_location_team_is_reported(
 
     assert completed.returncode == 1
     assert completed.stdout.splitlines() == [
-        f"{GOOD}: job 'nightly_report': missing required tag alert_team (required_tags of the prod policy)"
+        f"{GOOD}:79: job 'nightly_report': missing required tag alert_team (required_tags of the prod policy)"
     ]
 
 
-def test_a_helper_refusing_a_value_at_import_is_a_violation(platform_cli, policy_path: Path) -> None:
+def test_values_a_helper_would_refuse_at_import_are_all_reported_on_their_job(
+    platform_cli, policy_path: Path
+) -> None:
     completed = platform_cli("check", "--policy", str(policy_path), HELPER_VIOLATION)
 
     assert completed.returncode == 1
     assert completed.stdout.splitlines() == [
-        f"{HELPER_VIOLATION}: ecs_resources: ecs/memory=4096 is not offered by Fargate with ecs/cpu=256; allowed: 512, 1024, 2048"
+        f"{HELPER_VIOLATION}:14: job 'oversized': tag ecs/memory='4096': not offered by Fargate with ecs/cpu=256; "
+        "allowed: 512, 1024, 2048",
+        f"{HELPER_VIOLATION}:14: job 'oversized': tag dagster/max_retries='9': above the prod policy cap "
+        "retries.max_run_retries=5; allowed: 0..5",
+        f"{HELPER_VIOLATION}:14: job 'oversized': tag alert_team='marketing': not a team in the prod policy; "
+        "allowed: data-eng, ml, platform",
     ]
 
 

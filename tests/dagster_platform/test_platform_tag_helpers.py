@@ -114,7 +114,9 @@ def test_helpers_return_the_tags_dagster_reads(prod: RunPolicy) -> None:
 def test_violations_are_one_line_and_say_what_is_allowed(prod: RunPolicy, call, message: str) -> None:
     with pytest.raises(RunPolicyViolation) as raised:
         call(prod)
-    assert str(raised.value) == message
+    where, _, text = str(raised.value).partition(": ")
+    assert text == message
+    assert where.startswith(f"{__file__}:")  # the caller's file and line
 
 
 def test_helpers_use_the_active_policy(prod: RunPolicy) -> None:
@@ -164,7 +166,7 @@ def test_ecs_resources_accepts_valid_pairs_and_refuses_the_rest(
     try:
         tags = ecs_resources(cpu=cpu, memory=memory, policy=policy)
     except RunPolicyViolation as violation:
-        assert str(violation).startswith("ecs_resources: ecs/")
+        assert str(violation).partition(": ")[2].startswith("ecs_resources: ecs/")
         assert "\n" not in str(violation)
     else:  # integer strings are accepted in canonical form
         assert fargate.is_valid_task_size(int(tags["ecs/cpu"]), int(tags["ecs/memory"]))
@@ -197,7 +199,7 @@ def test_retries_refuses_bad_counts_and_strategies(
     if count_ok and strategy_ok:
         assert retries(count, strategy=strategy, policy=policy)[limits.TAG_RETRY_STRATEGY] == strategy  # type: ignore[arg-type]
         return
-    with pytest.raises(RunPolicyViolation, match=r"^retries: dagster/(max_retries|retry_strategy)="):
+    with pytest.raises(RunPolicyViolation, match=r"^[^ ]+:\d+: retries: dagster/(max_retries|retry_strategy)="):
         retries(count, strategy=strategy, policy=policy)  # type: ignore[arg-type]
 
 
@@ -212,7 +214,7 @@ def test_retries_refuses_bad_counts_and_strategies(
 )
 def test_priority_refuses_values_outside_the_range(policy_path: Path, value: object) -> None:
     with pytest.raises(
-        RunPolicyViolation, match=r"^priority: dagster/priority=.* is (outside|not an integer)"
+        RunPolicyViolation, match=r"^[^ ]+:\d+: priority: dagster/priority=.* is (outside|not an integer)"
     ):
         priority(value, policy=load_policy(policy_path))  # type: ignore[arg-type]
 
@@ -225,7 +227,7 @@ def test_priority_refuses_values_outside_the_range(policy_path: Path, value: obj
 )
 def test_alert_route_refuses_unknown_teams(policy_path: Path, team: object) -> None:
     with pytest.raises(
-        RunPolicyViolation, match=r"^alert_route: alert_team=.* is not a team in the prod policy"
+        RunPolicyViolation, match=r"^[^ ]+:\d+: alert_route: alert_team=.* is not a team in the prod policy"
     ):
         alert_route(team, policy=load_policy(policy_path))  # type: ignore[arg-type]
 
@@ -246,5 +248,8 @@ def test_a_bad_helper_value_fails_the_import_of_the_code_location(policy_path: P
     assert completed.returncode == 1
     assert completed.stderr.strip().splitlines()[-1] == (
         "dagster_platform.tags.RunPolicyViolation: "
-        "ecs_resources: ecs/memory=4096 is not offered by Fargate with ecs/cpu=256; allowed: 512, 1024, 2048"
+        f"{SAMPLE_LOCATION / 'helper_violation_definitions.py'}:14: job 'oversized': "
+        "ecs_resources: ecs/memory=4096 is not offered by Fargate with ecs/cpu=256; allowed: 512, 1024, 2048; "
+        "retries: dagster/max_retries=9 is above the prod policy cap retries.max_run_retries=5; allowed: 0..5; "
+        "alert_route: alert_team=marketing is not a team in the prod policy; allowed: data-eng, ml, platform"
     )

@@ -1,8 +1,9 @@
-"""Calls a tag helper with a value the policy refuses: importing this module must fail."""
+"""Calls tag helpers with values the policy refuses: importing this module must fail, naming the
+job and every refused value of the statement (not only the first helper's)."""
 
 from dagster import Definitions, job, op
 
-from dagster_platform.tags import ecs_resources
+from dagster_platform.tags import alert_route, ecs_resources, retries, run_tags
 
 
 @op
@@ -10,7 +11,7 @@ def noop() -> None:
     return None
 
 
-@job(tags=ecs_resources(cpu=256, memory=4096))
+@job(tags=run_tags(ecs_resources(cpu=256, memory=4096), retries(9), alert_route("marketing")))
 def oversized() -> None:
     noop()
 
