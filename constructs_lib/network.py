@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from aws_cdk import Fn, RemovalPolicy
+from aws_cdk import Fn, RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from .config import NetworkSettings
+from .config.subnet_plan import parse_vpc_cidr, plan_subnets
 from .retention import log_retention
 
 
@@ -46,13 +48,13 @@ class DagsterNetwork(Construct):
             return
 
         public = settings.mode == "public"
+        # Subnet sizes follow the VPC's block (the same plan the settings were validated with).
+        plan = plan_subnets(parse_vpc_cidr(settings.cidr).prefixlen, settings.max_azs, settings.mode)
+        subnet_types = {"public": ec2.SubnetType.PUBLIC, "private": ec2.SubnetType.PRIVATE_WITH_EGRESS}
         subnet_configuration = [
-            ec2.SubnetConfiguration(name="public", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=24)
+            ec2.SubnetConfiguration(name=group, subnet_type=subnet_types[group], cidr_mask=plan.masks[group])
+            for group in plan.groups
         ]
-        if not public:
-            subnet_configuration.append(
-                ec2.SubnetConfiguration(name="private", subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS, cidr_mask=20)
-            )
         vpc = ec2.Vpc(
             self,
             "Vpc",
@@ -69,9 +71,23 @@ class DagsterNetwork(Construct):
             retention=log_retention(settings.flow_logs_retention_days),
             removal_policy=removal_policy,
         )
+        stack = Stack.of(self)
+        flow_log_role = iam.Role(
+            self,
+            "FlowLogRole",
+            description="VPC flow logs deliver to their log group",
+            # Only this account's flow logs may use the role (no confused deputy).
+            assumed_by=iam.ServicePrincipal(
+                "vpc-flow-logs.amazonaws.com",
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": stack.account},
+                    "ArnLike": {"aws:SourceArn": stack.format_arn(service="ec2", resource="vpc-flow-log", resource_name="*")},
+                },
+            ),
+        )
         vpc.add_flow_log(
             "FlowLog",
-            destination=ec2.FlowLogDestination.to_cloud_watch_logs(self.flow_log_group),
+            destination=ec2.FlowLogDestination.to_cloud_watch_logs(self.flow_log_group, flow_log_role),
             traffic_type=ec2.FlowLogTrafficType.REJECT,
         )
         self.vpc = vpc

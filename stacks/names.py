@@ -2,12 +2,15 @@
 
 Stateless stacks reference stateful ones by these deterministic names (plus an explicit stack
 dependency) instead of CloudFormation exports: an export pins the producing resource and blocks
-replacing it, and names keep IAM resource strings free of cross-stack tokens.
+replacing it, and names keep IAM resource strings free of cross-stack tokens. The templates, and
+the longest environment name they allow, are in ``constructs_lib.config.physical_names``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from constructs_lib.config import physical_names as templates
 
 
 @dataclass(frozen=True)
@@ -16,15 +19,15 @@ class StatefulNames:
 
     @property
     def agent_token_secret(self) -> str:
-        return f"dagster/{self.environment}/agent-token"
+        return templates.AGENT_TOKEN_SECRET.format(env=self.environment)
 
     @property
     def agent_log_group(self) -> str:
-        return f"/dagster-platform/{self.environment}/agent"
+        return templates.AGENT_LOG_GROUP.format(env=self.environment)
 
     @property
     def workload_log_group(self) -> str:
-        return f"/dagster-platform/{self.environment}/workloads"
+        return templates.WORKLOAD_LOG_GROUP.format(env=self.environment)
 
 
 @dataclass(frozen=True)
@@ -35,7 +38,7 @@ class PlatformNames:
 
     @property
     def cluster(self) -> str:
-        return f"dagster-platform-{self.environment}"
+        return templates.CLUSTER.format(env=self.environment)
 
     @property
     def agent_service(self) -> str:
@@ -43,8 +46,8 @@ class PlatformNames:
 
     @property
     def alert_queue(self) -> str:
-        return f"dagster-platform-{self.environment}-alerts"
+        return templates.ALERT_QUEUE.format(env=self.environment)
 
     @property
     def alert_key_alias(self) -> str:
-        return f"alias/dagster-platform/{self.environment}/alerts"
+        return templates.ALERT_KEY_ALIAS.format(env=self.environment)

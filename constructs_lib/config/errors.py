@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
+
+#: ``FieldProblem.value`` when the field is absent (the line then reads ``field: message``).
+ABSENT = object()
 
 
 class ConfigError(Exception):
@@ -15,6 +19,30 @@ class ConfigError(Exception):
         super().__init__("\n".join(lines))
 
 
+@dataclass(frozen=True)
+class FieldProblem:
+    """One problem found by a rule that looks at several fields: ``field`` is relative to the model
+    that found it (dotted, ``""`` for the model itself)."""
+
+    field: str
+    value: Any
+    message: str
+
+
+class Problems(ValueError):
+    """Raised by model validators with every problem they found, so each becomes its own line
+    naming its own field (a validator that raised on the first problem would hide the rest)."""
+
+    def __init__(self, problems: list[FieldProblem]):
+        self.problems = list(problems)
+        super().__init__("; ".join(f"{p.field}: {p.message}" for p in self.problems))
+
+
+def raise_problems(problems: list[FieldProblem]) -> None:
+    if problems:
+        raise Problems(problems)
+
+
 def _location(loc: tuple[Any, ...]) -> str:
     parts: list[str] = []
     for item in loc:
@@ -22,12 +50,23 @@ def _location(loc: tuple[Any, ...]) -> str:
             parts.append(f"[{item}]")
         else:
             parts.append(("." if parts else "") + str(item))
-    return "".join(parts) or "(top level)"
+    return "".join(parts)
 
 
-def _shorten(value: Any, limit: int = 80) -> str:
+def shorten(value: Any, limit: int = 80) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def problem_line(source: str, where: str, value: Any, message: str) -> str:
+    where = where or "(top level)"
+    if value is ABSENT:
+        return f"{source}: {where}: {message}"
+    return f"{source}: {where} = {shorten(value)}: {message}"
+
+
+def join_path(*parts: str) -> str:
+    return ".".join(part for part in parts if part)
 
 
 def format_validation_error(source: str, error: ValidationError, allowed_keys: dict[str, list[str]]) -> ConfigError:
@@ -35,7 +74,16 @@ def format_validation_error(source: str, error: ValidationError, allowed_keys: d
     lines = []
     for item in error.errors(include_url=False):
         loc = tuple(item["loc"])
+        if loc and loc[-1] == "[key]":  # a dict key failed: the key itself is the value
+            loc = loc[:-1]
         kind = item["type"]
+        cause = (item.get("ctx") or {}).get("error")
+        if isinstance(cause, Problems):
+            lines.extend(
+                problem_line(source, join_path(_location(loc), problem.field), problem.value, problem.message)
+                for problem in cause.problems
+            )
+            continue
         if kind == "extra_forbidden":
             parent = _location(loc[:-1]) if loc[:-1] else ""
             allowed = allowed_keys.get(_strip_indexes(parent), [])
@@ -50,10 +98,11 @@ def format_validation_error(source: str, error: ValidationError, allowed_keys: d
         message = str(item["msg"])
         if message.startswith("Value error, "):
             message = message[len("Value error, ") :]
+        message = " ".join(message.split())  # never more than one line per problem
         if loc:
-            lines.append(f"{source}: {_location(loc)} = {_shorten(item.get('input'))}: {message}")
+            lines.append(f"{source}: {_location(loc)} = {shorten(item.get('input'))}: {message}")
         else:
-            lines.extend(f"{source}: {line}" for line in message.splitlines())
+            lines.append(f"{source}: {message}")
     return ConfigError(lines)
 
 

@@ -1,15 +1,23 @@
-"""Read and validate environment files, failing with messages a person can act on."""
+"""Read and validate environment files, failing with messages a person can act on.
+
+Every problem of every file is reported at once: duplicate YAML keys, each field's own errors,
+and the rules that span sections (run even when unrelated sections failed, on the sections
+that validated).
+"""
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Mapping
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from .environment import EnvironmentConfig
-from .errors import ConfigError, format_validation_error
+from .environment import EnvironmentConfig, cross_section_problems
+from .errors import ConfigError, format_validation_error, join_path, problem_line
+from .locations import CodeLocationSettings
+from .yaml_source import load_yaml
 
 
 def _allowed_keys(model: type[BaseModel], prefix: str = "", out: dict[str, list[str]] | None = None) -> dict[str, list[str]]:
@@ -31,41 +39,98 @@ def _nested_models(annotation: Any) -> list[type[BaseModel]]:
     return found
 
 
-def parse_environment(data: Any, source: str, name: str) -> EnvironmentConfig:
+@lru_cache(maxsize=None)
+def _field_adapter(name: str) -> TypeAdapter:
+    field = EnvironmentConfig.model_fields[name]
+    annotation = Annotated[(field.annotation, *field.metadata)] if field.metadata else field.annotation
+    return TypeAdapter(annotation)
+
+
+def _validated_sections(data: dict) -> dict[str, Any]:
+    """Each top-level section that validates on its own (absent sections take their defaults);
+    code locations one by one, so one broken location does not hide the rules of the others."""
+    sections: dict[str, Any] = {}
+    for name, field in EnvironmentConfig.model_fields.items():
+        if name == "code_locations":
+            continue
+        if name in data:
+            try:
+                sections[name] = _field_adapter(name).validate_python(data[name])
+            except ValidationError:
+                continue
+        elif not field.is_required():
+            sections[name] = field.get_default(call_default_factory=True)
+    locations = data.get("code_locations")
+    if isinstance(locations, dict):
+        sections["code_locations"] = {}
+        for key, value in locations.items():
+            try:
+                sections["code_locations"][key] = CodeLocationSettings.model_validate(value)
+            except ValidationError:
+                sections["code_locations"][key] = None
+    return sections
+
+
+def parse_environment(
+    data: Any, source: str, name: str, cdk_context: Mapping[str, Any] | None = None
+) -> EnvironmentConfig:
+    """Validate one environment's data. With ``cdk_context`` (cdk.json's context), also check that
+    an explicit account's availability zones are pinned there."""
     if not isinstance(data, dict):
         raise ConfigError([f"{source}: the file must be a YAML mapping of settings, got {type(data).__name__}"])
     declared = data.get("name", name)
     if declared != name:
         raise ConfigError([f"{source}: name = {declared!r}: must match the file name '{name}'"])
+    document = {**data, "name": name}
     try:
-        return EnvironmentConfig.model_validate({**data, "name": name})
+        return EnvironmentConfig.model_validate(document, context={"cdk_context": cdk_context})
     except ValidationError as error:
-        raise format_validation_error(source, error, _allowed_keys(EnvironmentConfig)) from None
+        lines = format_validation_error(source, error, _allowed_keys(EnvironmentConfig)).lines
+        cross_rules_ran = any(not item["loc"] for item in error.errors(include_url=False))
+        if not cross_rules_ran:
+            lines += [
+                problem_line(source, join_path(problem.field), problem.value, problem.message)
+                for problem in cross_section_problems(_validated_sections(document), cdk_context)
+            ]
+        raise ConfigError(lines) from None
 
 
-def load_environment(path: str | Path) -> EnvironmentConfig:
+def load_environment(path: str | Path, cdk_context: Mapping[str, Any] | None = None) -> EnvironmentConfig:
     path = Path(path)
     source = str(path)
     try:
-        data = yaml.safe_load(path.read_text())
+        data, duplicates = load_yaml(path.read_text())
     except FileNotFoundError:
         raise ConfigError([f"{source}: file not found"]) from None
+    except UnicodeDecodeError as error:
+        raise ConfigError([f"{source}: not UTF-8 text ({error.reason} at byte {error.start})"]) from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        raise ConfigError([f"{source}: not valid YAML{where}: {getattr(error, 'problem', error)}"]) from None
-    return parse_environment(data, source, path.stem)
+        problem = " ".join(str(getattr(error, "problem", None) or error).split())
+        raise ConfigError([f"{source}: not valid YAML{where}: {problem}"]) from None
+    lines = [f"{source}: {duplicate.describe()}" for duplicate in duplicates]
+    try:
+        config = parse_environment(data, source, path.stem, cdk_context)
+    except ConfigError as error:
+        lines += error.lines
+    if lines:
+        raise ConfigError(lines)
+    return config
 
 
-def load_environments(directory: str | Path) -> list[EnvironmentConfig]:
-    """Every ``*.yaml`` in the directory, sorted by name; all errors of all files together."""
+def load_environments(directory: str | Path, cdk_context: Mapping[str, Any] | None = None) -> list[EnvironmentConfig]:
+    """Every ``*.yaml`` in the directory, sorted by name; all errors of all files together.
+
+    Pass the CDK context (``app.cdk_json_context()``) to check availability-zone pinning too.
+    """
     configs, problems = [], []
     files = sorted(Path(directory).glob("*.yaml"))
     if not files:
         raise ConfigError([f"{directory}: no environment files (*.yaml) found"])
     for path in files:
         try:
-            configs.append(load_environment(path))
+            configs.append(load_environment(path, cdk_context))
         except ConfigError as error:
             problems.extend(error.lines)
     if problems:

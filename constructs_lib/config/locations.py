@@ -8,10 +8,25 @@ from pydantic import AfterValidator, Field, model_validator
 
 from dagster_platform import limits
 
+from .errors import FieldProblem, raise_problems
+from .reserved_env import reserved_env_var_problem
+from .secret_refs import SecretReference, check_secret_reference, parse_secret_reference
 from .task_size import TaskSize
-from .types import Name, SecretName, StrictModel, int_between, matching
+from .types import Name, StrictModel, TagKey, int_between, matching
 
-EnvVarName = matching(r"[A-Z_][A-Z0-9_]{0,127}", "an environment variable name (A-Z, 0-9, _)")
+
+def _not_reserved(name: str) -> str:
+    problem = reserved_env_var_problem(name)
+    if problem:
+        raise ValueError(problem)
+    return name
+
+
+EnvVarName = Annotated[
+    matching(r"[A-Z_][A-Z0-9_]{0,127}", "an environment variable name (A-Z, 0-9, _)"), AfterValidator(_not_reserved)
+]
+#: ``name``, ``name:json_key``, or a complete secret ARN with optional ``:json_key`` (see secret_refs.py).
+SecretSpec = Annotated[str, AfterValidator(check_secret_reference)]
 PythonName = matching(r"[A-Za-z_][A-Za-z0-9_.]{0,200}", "a Python module or package name")
 
 
@@ -45,10 +60,24 @@ class CodeLocationSettings(StrictModel):
     immutable_tags: bool = True
     keep_images: int_between(1, 1000) = 30
     env_vars: dict[EnvVarName, str] = Field(default_factory=dict)
-    #: Environment variable name -> Secrets Manager secret name (or ``name:json-key``).
-    secrets: dict[EnvVarName, SecretName] = Field(default_factory=dict)
+    #: Environment variable name -> secret: ``name``, ``name:json_key``, or a complete secret ARN
+    #: (``arn:aws:secretsmanager:<region>:<account>:secret:<name>-AbCdEf``) with optional ``:json_key``.
+    secrets: dict[EnvVarName, SecretSpec] = Field(default_factory=dict)
     #: Secrets carrying any of these tag keys are mounted into this location's tasks.
-    secrets_tags: tuple[Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:/=+@-]{1,128}$")], ...] = ()
+    secrets_tags: tuple[TagKey, ...] = ()
+
+    @model_validator(mode="after")
+    def _env_and_secrets_distinct(self) -> CodeLocationSettings:
+        raise_problems([
+            FieldProblem(f"secrets.{name}", self.secrets[name], "is also set in env_vars; a variable comes from one or the other")
+            for name in sorted(set(self.env_vars) & set(self.secrets))
+        ])
+        return self
+
+    @property
+    def secret_references(self) -> dict[str, SecretReference]:
+        """Each secret parsed: ``name``, ``arn`` (None for the name forms) and ``json_key``."""
+        return {env: parse_secret_reference(spec) for env, spec in self.secrets.items()}
 
 
 class PriorityRange(StrictModel):

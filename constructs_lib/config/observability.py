@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from dagster_platform.policy import DEFAULT_JOB_FAILURE_ALERTS, JOB_FAILURE_ALERT_PATHS
 
+from .aws_models import member_limits
+from .errors import ABSENT, FieldProblem, raise_problems
+from .filter_pattern import FilterPatternError, check_filter_pattern
 from .types import Email, Name, RetentionDays, SecretName, StrictModel, int_between, matching
 
 HttpsUrl = matching(r"https://[^\s]+", "an https:// URL")
@@ -28,9 +31,24 @@ class ComputeLogSettings(StrictModel):
     access_logging: bool = True
 
 
+def _firehose_bounds(shape: str, member: str) -> tuple[int, int]:
+    """A Firehose buffering bound from its API model (each destination has its own shape)."""
+    limits = member_limits("firehose", shape, member)
+    return limits["min"], limits["max"]
+
+
 class Buffering(StrictModel):
-    interval_seconds: int_between(0, 900) = 300
-    size_mib: int_between(1, 128) = 5
+    """Firehose buffering toward S3 (``BufferingHints``): flushes at whichever comes first."""
+
+    interval_seconds: int_between(*_firehose_bounds("BufferingHints", "IntervalInSeconds")) = 300
+    size_mib: int_between(*_firehose_bounds("BufferingHints", "SizeInMBs")) = 5
+
+
+class HttpEndpointBuffering(StrictModel):
+    """Firehose buffering toward an HTTP endpoint (``HttpEndpointBufferingHints``: smaller bounds)."""
+
+    interval_seconds: int_between(*_firehose_bounds("HttpEndpointBufferingHints", "IntervalInSeconds")) = 60
+    size_mib: int_between(*_firehose_bounds("HttpEndpointBufferingHints", "SizeInMBs")) = 1
 
 
 class ArchiveDestination(StrictModel):
@@ -46,14 +64,22 @@ class HttpEndpointDestination(StrictModel):
     name: Name
     url: HttpsUrl
     api_key_secret: SecretName
-    buffering: Buffering = Buffering(interval_seconds=60, size_mib=1)
-    retry_seconds: int_between(0, 7200) = 300
+    buffering: HttpEndpointBuffering = HttpEndpointBuffering()
+    retry_seconds: int_between(*_firehose_bounds("HttpEndpointRetryOptions", "DurationInSeconds")) = 300
+
+
+def _valid_filter_pattern(value: str) -> str:
+    try:
+        check_filter_pattern(value)
+    except FilterPatternError as error:
+        raise ValueError(f"not a CloudWatch Logs filter pattern: {error}") from None
+    return value
 
 
 class LogGroupForwarding(StrictModel):
     enabled: bool = True
-    #: CloudWatch Logs filter pattern; empty forwards everything.
-    filter_pattern: str = Field(default="", max_length=1024)
+    #: CloudWatch Logs filter pattern (checked with the documented syntax); empty forwards everything.
+    filter_pattern: Annotated[str, AfterValidator(_valid_filter_pattern)] = ""
 
 
 class LogForwardingSettings(StrictModel):
@@ -66,7 +92,7 @@ class LogForwardingSettings(StrictModel):
     @model_validator(mode="after")
     def _has_destination(self) -> LogForwardingSettings:
         if self.archive is None and self.http_endpoint is None:
-            raise ValueError("log forwarding needs a destination: archive, http_endpoint or both")
+            raise_problems([FieldProblem("archive", None, "log forwarding needs a destination: archive, http_endpoint or both")])
         return self
 
 
@@ -92,7 +118,9 @@ class TeamRoute(StrictModel):
     @model_validator(mode="after")
     def _has_destination(self) -> TeamRoute:
         if not (self.email or self.slack_webhook_secret or self.teams_webhook_secret):
-            raise ValueError("a team needs at least one destination: email, slack_webhook_secret or teams_webhook_secret")
+            raise_problems([FieldProblem(
+                "", ABSENT, "a team needs at least one destination: email, slack_webhook_secret or teams_webhook_secret"
+            )])
         return self
 
 
@@ -106,14 +134,16 @@ class EmailIdentity(StrictModel):
 
     @model_validator(mode="after")
     def _one_identity(self) -> EmailIdentity:
+        problems = []
         if bool(self.domain) == bool(self.address):
-            raise ValueError("give exactly one of domain (with optional hosted_zone_id) or address")
+            problems.append(FieldProblem("", ABSENT, "give exactly one of domain (with optional hosted_zone_id) or address"))
         if self.hosted_zone_id and not self.domain:
-            raise ValueError("hosted_zone_id applies only to a domain identity")
+            problems.append(FieldProblem("hosted_zone_id", self.hosted_zone_id, "applies only to a domain identity"))
         if self.domain and not self.sender.endswith("@" + self.domain):
-            raise ValueError(f"sender {self.sender} must be an address of the domain {self.domain}")
+            problems.append(FieldProblem("sender", self.sender, f"must be an address of the domain {self.domain}"))
         if self.address and self.sender != self.address:
-            raise ValueError("with an address identity, sender must be that address")
+            problems.append(FieldProblem("sender", self.sender, f"with an address identity, sender must be that address ({self.address})"))
+        raise_problems(problems)
         return self
 
 
@@ -141,24 +171,32 @@ class AlertingSettings(StrictModel):
 
     @model_validator(mode="after")
     def _routes_are_complete(self) -> AlertingSettings:
+        problems = []
         if self.default_team not in self.teams:
-            raise ValueError(f"default_team '{self.default_team}' is not in teams ({', '.join(sorted(self.teams))})")
+            problems.append(FieldProblem(
+                "default_team", self.default_team, f"not a team in alerting.teams ({', '.join(sorted(self.teams))})"
+            ))
         emails = [name for name, route in self.teams.items() if route.email]
         if emails and self.email is None:
-            raise ValueError(f"teams {', '.join(emails)} receive email, so alerting.email (the SES identity) is required")
+            problems.append(FieldProblem(
+                "email", ABSENT, f"required: teams {', '.join(emails)} receive email, so the SES identity must be set"
+            ))
         if self.job_failure_alerts == "dagster_plus":
             # Dagster+ policies rendered here email each team: nobody may be left without job-failure alerts
             if not self.dagster_cloud_policies.run_failure_by_team:
-                raise ValueError(
-                    "job_failure_alerts 'dagster_plus' needs dagster_cloud_policies.run_failure_by_team: true "
-                    "(else no one is alerted of job failures); or choose 'relay'"
-                )
+                problems.append(FieldProblem(
+                    "job_failure_alerts", self.job_failure_alerts,
+                    "'dagster_plus' needs dagster_cloud_policies.run_failure_by_team: true "
+                    "(else no one is alerted of job failures); or choose 'relay'",
+                ))
             silent = sorted(name for name, route in self.teams.items() if not route.email)
             if silent:
-                raise ValueError(
-                    f"job_failure_alerts 'dagster_plus' emails each team, but teams {', '.join(silent)} have no email; "
-                    "give them email or choose 'relay' (Slack and Teams webhooks)"
-                )
+                problems.append(FieldProblem(
+                    "job_failure_alerts", self.job_failure_alerts,
+                    f"'dagster_plus' emails each team, but teams {', '.join(silent)} have no email; "
+                    "give them email or choose 'relay' (Slack and Teams webhooks)",
+                ))
+        raise_problems(problems)
         return self
 
 

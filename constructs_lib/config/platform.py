@@ -10,6 +10,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
+from .errors import ABSENT as ABSENT_VALUE, FieldProblem, raise_problems
+from .subnet_plan import CidrProblem, parse_vpc_cidr, plan_subnets
 from .task_size import TaskSize
 from .types import (
     Cidr,
@@ -22,6 +24,7 @@ from .types import (
     SecretName,
     StrictModel,
     SubnetId,
+    TagKey,
     VpcId,
     int_between,
     non_empty,
@@ -33,12 +36,26 @@ class AgentQueues(StrictModel):
     additional_queues: tuple[Name, ...] = ()
 
 
+#: Dagster+ control planes besides the default (US) one, by the subdomain their URLs carry
+#: (``https://<organization>.eu.dagster.cloud``). Dagster+ documents no other region.
+DAGSTER_PLUS_REGIONS = {"eu": "EU (https://<organization>.eu.dagster.cloud)"}
+
+
+def _dagster_plus_region(value: str) -> str:
+    if value not in DAGSTER_PLUS_REGIONS:
+        raise ValueError(
+            "is not a Dagster+ region; omit region for the default (US) control plane, or use: "
+            + ", ".join(f"{key} ({where})" for key, where in DAGSTER_PLUS_REGIONS.items())
+        )
+    return value
+
+
 class DagsterCloudSettings(StrictModel):
     """Which Dagster+ organization and deployments the agent serves."""
 
     organization: Organization
     #: Dagster+ control-plane region when not the default (for example ``eu``).
-    region: Annotated[str, Field(pattern=r"^[a-z]{2,10}$")] | None = None
+    region: Annotated[str, AfterValidator(_dagster_plus_region)] | None = None
     deployments: Annotated[tuple[DeploymentName, ...], AfterValidator(non_empty("deployment"))]
     branch_deployments: bool = False
     agent_label: str | None = Field(default=None, max_length=100)
@@ -71,15 +88,31 @@ class NetworkSettings(StrictModel):
 
     @model_validator(mode="after")
     def _mode_fields(self) -> NetworkSettings:
+        problems: list[FieldProblem] = []
         if self.mode == "existing":
-            if self.vpc_id is None or len(self.subnet_ids) < 1:
-                raise ValueError("mode 'existing' needs vpc_id and at least one entry in subnet_ids")
+            if self.vpc_id is None:
+                problems.append(FieldProblem("vpc_id", ABSENT_VALUE, "mode 'existing' needs vpc_id"))
+            if not self.subnet_ids:
+                problems.append(FieldProblem("subnet_ids", list(self.subnet_ids), "mode 'existing' needs at least one subnet id"))
             if self.assign_public_ip is None:
-                raise ValueError("mode 'existing' needs assign_public_ip (true for public subnets without NAT)")
-        elif self.vpc_id is not None or self.subnet_ids or self.assign_public_ip is not None:
-            raise ValueError(f"vpc_id, subnet_ids and assign_public_ip apply only to mode 'existing', not '{self.mode}'")
+                problems.append(FieldProblem(
+                    "assign_public_ip", ABSENT_VALUE, "mode 'existing' needs assign_public_ip (true for public subnets without NAT)"
+                ))
+        else:
+            for name in ("vpc_id", "subnet_ids", "assign_public_ip"):
+                value = getattr(self, name)
+                if value not in (None, ()):
+                    problems.append(FieldProblem(
+                        name, list(value) if isinstance(value, tuple) else value,
+                        f"applies only to mode 'existing', not '{self.mode}'",
+                    ))
+            try:
+                plan_subnets(parse_vpc_cidr(self.cidr).prefixlen, self.max_azs, self.mode)
+            except CidrProblem as error:
+                problems.append(FieldProblem("cidr", self.cidr, f"{error} (mode '{self.mode}', max_azs {self.max_azs})"))
         if self.mode == "private" and self.nat_gateways > self.max_azs:
-            raise ValueError(f"nat_gateways ({self.nat_gateways}) cannot exceed max_azs ({self.max_azs})")
+            problems.append(FieldProblem("nat_gateways", self.nat_gateways, f"cannot exceed max_azs ({self.max_azs})"))
+        raise_problems(problems)
         return self
 
     @property
@@ -101,12 +134,15 @@ class TokenSecretSettings(StrictModel):
 
     existing_secret_arn: SecretArn | None = None
     existing_secret_name: SecretName | None = None
-    json_field: str | None = None
+    #: The key of the token in a JSON secret (ECS reads ``<arn>:<json_field>::``).
+    json_field: str | None = Field(default=None, pattern=r"^[^:\s]{1,256}$")
 
     @model_validator(mode="after")
     def _one_source(self) -> TokenSecretSettings:
         if self.existing_secret_arn and self.existing_secret_name:
-            raise ValueError("give existing_secret_arn or existing_secret_name, not both")
+            raise_problems([FieldProblem(
+                "existing_secret_name", self.existing_secret_name, "give existing_secret_arn or existing_secret_name, not both"
+            )])
         return self
 
     @property
@@ -144,7 +180,8 @@ class AgentSettings(TaskSize):
     code_server_metrics: bool = True
     agent_metrics: bool = True
     enable_ecs_exec: bool = False
-    secrets_tag: str = Field(default="dagster", pattern=r"^[A-Za-z0-9_.:/=+@-]{1,128}$")
+    #: Tag key marking the secrets the agent may describe and code locations may read.
+    secrets_tag: TagKey = "dagster"
     server_process_startup_timeout_seconds: int_between(60, 3600) = 300
     python_logs: PythonLogsSettings = PythonLogsSettings()
     server_ttl: ServerTtlSettings = ServerTtlSettings()

@@ -69,14 +69,50 @@ Name = matching(r"[a-z][a-z0-9-]{0,38}[a-z0-9]", "2-40 lowercase letters, digits
 DeploymentName = matching(r"[a-z0-9][a-z0-9-]{0,62}", "a Dagster+ deployment name (lowercase letters, digits, '-')")
 Organization = matching(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}", "a non-empty Dagster+ organization name (letters, digits, '-', '_')")
 AccountId = matching(r"\d{12}", "a 12-digit AWS account id")
-Region = matching(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d", "an AWS region such as eu-west-1")
-SecretArn = matching(
-    r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+",
-    "a Secrets Manager secret ARN (arn:aws:secretsmanager:<region>:<account>:secret:<name>)",
-)
 SecretName = matching(r"[A-Za-z0-9/_+=.@-]{1,512}", "a Secrets Manager secret name (letters, digits, /_+=.@-)")
 VpcId = matching(r"vpc-[0-9a-f]{8,17}", "a VPC id such as vpc-0abc12345def67890")
 SubnetId = matching(r"subnet-[0-9a-f]{8,17}", "a subnet id such as subnet-0abc12345def67890")
 ImageVersion = matching(r"\d+\.\d+\.\d+", "a pinned release such as 1.13.27 (no 'latest')")
 Email = matching(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}", "an email address")
-Cidr = matching(r"(\d{1,3}\.){3}\d{1,3}/(1[6-9]|2[0-8])", "an IPv4 CIDR block between /16 and /28")
+
+
+def _known_region(value: str) -> str:
+    from .aws_models import known_regions
+
+    if value not in known_regions():
+        raise ValueError("is not an AWS region (botocore knows none by this name); for example eu-west-1 or us-east-1")
+    return value
+
+
+Region = Annotated[str, AfterValidator(_known_region)]
+
+
+def _secret_arn(value: str) -> str:
+    from .secret_refs import check_secret_arn
+
+    return check_secret_arn(value)
+
+
+#: A complete Secrets Manager ARN, including the six characters AWS appends to the name.
+SecretArn = Annotated[str, AfterValidator(_secret_arn)]
+
+
+def _vpc_cidr(value: str) -> str:
+    from .subnet_plan import parse_vpc_cidr
+
+    parse_vpc_cidr(value)
+    return value
+
+
+#: A VPC's IPv4 block: no host bits, valid octets, /16 to /28 (whether subnets fit is checked with the mode).
+Cidr = Annotated[str, AfterValidator(_vpc_cidr)]
+
+
+def _tag_key(value: str) -> str:
+    from .tags import check_tag_key
+
+    return check_tag_key(value)
+
+
+#: A valid AWS tag key (lengths and characters from the service models; no ``aws:`` prefix).
+TagKey = Annotated[str, AfterValidator(_tag_key)]
