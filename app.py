@@ -17,13 +17,14 @@ def cdk_json_context() -> dict:
 
 
 def build_app(config_dir: str | Path = ROOT / "config", *, outdir: str | None = None):
+    from constructs_lib.config import load_environments
+
+    configs = load_environments(config_dir, cdk_json_context())  # before jsii starts: a config error costs ~1 s
     from aws_cdk import App
 
-    from constructs_lib.config import load_environments
     from constructs_lib.nag import attach_platform_checks
     from stacks import DagsterPlatformStage
 
-    configs = load_environments(config_dir)
     app = App(context=cdk_json_context(), outdir=outdir)
     attach_platform_checks(app)
     stages = [DagsterPlatformStage(app, config=config) for config in configs]
