@@ -4,15 +4,22 @@ Reports partial batch failures: the SQS event source mapping must enable
 ``ReportBatchItemFailures``. Environment variables (described in ``alert_relay_core``):
 ``ROUTES_FILE``, ``STATE_TABLE_NAME``, ``SES_CONFIGURATION_SET``, ``HTTP_TIMEOUT_SECONDS``,
 ``POWERTOOLS_SERVICE_NAME``, ``AWS_REGION``.
+
+Every invocation ends before the function timeout: records are started only while
+``context.get_remaining_time_in_millis()`` leaves the reserve of ``INVOCATION_RESERVE_SECONDS``;
+the others are reported as batch item failures, so SQS delivers them again.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import Any
 
+from alert_relay_core.aws import INVOCATION_RESERVE_SECONDS
+from alert_relay_core.budget import Budget
+from alert_relay_core.errors import AlertNotDeliveredError
 from alert_relay_core.relay import RecordOutcome
 from alert_relay_core.runtime import relay_from_environment
+from alert_relay_core.sqs_records import delay_retry, receive_count, sent_at
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
@@ -31,27 +38,38 @@ processor = BatchProcessor(
 
 
 def record_handler(record: SQSRecord) -> str:
+    _budget.check("this record")
+    relay = relay_from_environment()
     attributes = record.attributes
-    outcome: RecordOutcome = relay_from_environment().handle_message(
-        record.body,
-        message_id=record.message_id,
-        receive_count=_receive_count(attributes.get("ApproximateReceiveCount")),
-        received_at=_sent_at(attributes.get("SentTimestamp")),
-    )
+    try:
+        outcome: RecordOutcome = relay.handle_message(
+            record.body,
+            message_id=record.message_id,
+            receive_count=receive_count(attributes.get("ApproximateReceiveCount")),
+            received_at=sent_at(attributes.get("SentTimestamp")),
+            budget=_budget,
+        )
+    except AlertNotDeliveredError as exc:
+        if exc.retry_after is not None:
+            delay_retry(relay.clients, record.raw_event, exc.retry_after)
+        raise
     return outcome.status
 
 
-def _receive_count(value: str | None) -> int:
-    # Unknown counts as a retry, which only costs a lookup of earlier deliveries.
-    return int(value) if isinstance(value, str) and value.isdigit() else 2
+def invocation_budget(context: Any) -> Budget:
+    """The time this invocation may still start work in (unlimited without a Lambda context)."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if remaining is None:
+        return Budget.unlimited()
+    return Budget.from_remaining(remaining() / 1000.0, INVOCATION_RESERVE_SECONDS)
 
 
-def _sent_at(sent_timestamp_ms: str | None) -> str | None:
-    if not isinstance(sent_timestamp_ms, str) or not sent_timestamp_ms.isdigit():
-        return None
-    return datetime.fromtimestamp(int(sent_timestamp_ms) / 1000, tz=timezone.utc).isoformat()
+# The budget of the invocation being processed (a container runs one invocation at a time).
+_budget = Budget.unlimited()
 
 
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    global _budget
+    _budget = invocation_budget(context)
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

@@ -289,7 +289,7 @@ def test_dagster_plus_webhook_to_relay_round_trip(
     (email,) = emails_to(DATA_ENG_EMAIL)
     assert email.subject == "[prod] WARNING: Sensor failed: orders_sensor"
     (teams,) = webhook_server.received(TEAMS_DATA_ENG)
-    assert "dagster_cloud_webhook" in teams.text
+    assert "Dagster+ alert policy" in teams.text
 
 
 def test_ecs_alert_team_tag_routes_the_task_alert(

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import socket
+import time
 
 import pytest
 from alert_relay_core.alerts import NormalizedAlert
+from alert_relay_core.budget import Budget
 from alert_relay_core.destinations import (
     EmailDestination,
     SecretCache,
-    UrllibJsonPoster,
+    HttpJsonPoster,
     check_webhook_url,
     webhook_url_from_secret,
 )
@@ -19,9 +21,13 @@ from relay_support import WebhookServer
 SECRET_PATH = "/services/T000/B000/very-secret-token"
 
 
+def soon(seconds: float = 10.0) -> float:
+    return time.monotonic() + seconds
+
+
 def test_2xx_is_delivered(webhook_server: WebhookServer) -> None:
     webhook_server.respond(SECRET_PATH, status=202)
-    UrllibJsonPoster(1.0).post_json(webhook_server.url(SECRET_PATH), {"text": "hello"}, destination_id="teams")
+    HttpJsonPoster(1.0).post_json(webhook_server.url(SECRET_PATH), {"text": "hello"}, destination_id="teams", deadline=soon())
 
     (request,) = webhook_server.received(SECRET_PATH)
     assert request.payload == {"text": "hello"}
@@ -35,7 +41,7 @@ def test_non_2xx_is_a_delivery_error_without_the_url(webhook_server: WebhookServ
     webhook_server.respond(SECRET_PATH, status=status)
 
     with pytest.raises(DeliveryError) as raised:
-        UrllibJsonPoster(1.0).post_json(webhook_server.url(SECRET_PATH), {"text": "x"}, destination_id="slack")
+        HttpJsonPoster(1.0).post_json(webhook_server.url(SECRET_PATH), {"text": "x"}, destination_id="slack", deadline=soon())
 
     assert expected in str(raised.value)
     assert "very-secret-token" not in str(raised.value)
@@ -46,7 +52,7 @@ def test_timeout_is_a_delivery_error(webhook_server: WebhookServer) -> None:
     webhook_server.respond(SECRET_PATH, delay_seconds=1.0)
 
     with pytest.raises(DeliveryError, match="timed out"):
-        UrllibJsonPoster(0.2).post_json(webhook_server.url(SECRET_PATH), {"text": "x"}, destination_id="slack")
+        HttpJsonPoster(0.2).post_json(webhook_server.url(SECRET_PATH), {"text": "x"}, destination_id="slack", deadline=soon())
 
 
 def test_connection_refused_is_a_delivery_error() -> None:
@@ -54,7 +60,7 @@ def test_connection_refused_is_a_delivery_error() -> None:
         probe.bind(("127.0.0.1", 0))
         free_port = probe.getsockname()[1]
     with pytest.raises(DeliveryError, match="ConnectionRefusedError") as raised:
-        UrllibJsonPoster(0.5).post_json(f"http://127.0.0.1:{free_port}{SECRET_PATH}", {}, destination_id="slack")
+        HttpJsonPoster(0.5).post_json(f"http://127.0.0.1:{free_port}{SECRET_PATH}", {}, destination_id="slack", deadline=soon())
     assert "very-secret-token" not in str(raised.value)
 
 
@@ -139,7 +145,7 @@ def test_email_request_uses_sender_recipients_and_configuration_set() -> None:
         environment="prod",
     )
     EmailDestination(Clients(), "dagster-alerts@example.com", ("data-eng@example.com",), "alerts-config-set").deliver(
-        alert
+        alert, Budget.unlimited()
     )
 
     (request,) = requests

@@ -19,7 +19,7 @@ from relay_payloads import (
     sns_envelope,
     sqs_event,
 )
-from relay_support import PLATFORM_EMAIL, WebhookServer, body_text, clear_state, emails_to, state_items
+from relay_support import PLATFORM_EMAIL, WebhookServer, clear_state, emails_to, state_items
 
 SLACK_PLATFORM = "/slack/platform"
 
@@ -95,17 +95,18 @@ def test_handler_never_raises_and_every_record_is_delivered_or_failed(
 
     failed = failed_ids(response)
     assert failed <= {message.message_id for message in messages}
-    delivered = {item["pk"]["S"] for item in state_items() if item["pk"]["S"].startswith("delivery#")}
+    episodes = {item["pk"]["S"]: item for item in state_items() if item["pk"]["S"].startswith("alert#")}
     new_slack = webhook_server.received(SLACK_PLATFORM)[slack_before:]
     new_emails = emails_to(PLATFORM_EMAIL)[emails_before:]
     succeeded = [message for message in messages if message.message_id not in failed]
     assert len(new_slack) == len(new_emails) == len(succeeded)
     for message in succeeded:
-        # Recorded as delivered to both destinations of the default team, as a raw alert.
-        assert {f"delivery#{message.message_id}#email", f"delivery#{message.message_id}#slack"} <= delivered
-        raw_key = content_dedup_key("raw", message.body)
-        assert any(raw_key in request.text and "raw / unparseable_message" in request.text for request in new_slack)
-        assert any(raw_key in body_text(email) for email in new_emails)
+        # Delivered to both destinations of the default team, as an unreadable-message alert.
+        episode = episodes[f"alert#{content_dedup_key('raw', message.body)}"]
+        assert set(episode["delivered"]["SS"]) == {"email", "slack"}
+        assert episode["done"] == {"BOOL": True}
+    assert all("Unreadable message" in request.text for request in new_slack)
+    assert all("cannot read" in email.subject for email in new_emails)
 
 
 @settings(max_examples=300, deadline=None)

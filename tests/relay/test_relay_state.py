@@ -10,7 +10,7 @@ from types import ModuleType
 
 import pytest
 from alert_relay_core.aws import AwsClients
-from alert_relay_core.destinations import DestinationPlanner, SecretCache, UrllibJsonPoster
+from alert_relay_core.destinations import DestinationPlanner, SecretCache, HttpJsonPoster
 from alert_relay_core.relay import DELIVERED, DUPLICATE, Relay
 from alert_relay_core.routes import load_routes
 from alert_relay_core.state import BREACH, RECOVER, SlaEvaluation, StateStore
@@ -41,7 +41,7 @@ class FakeClock:
 def relay_with_clock(routes_file: Path, clock: FakeClock) -> Relay:
     clients = AwsClients(REGION)
     routes = load_routes(routes_file)
-    planner = DestinationPlanner(routes, clients, SecretCache(clients), UrllibJsonPoster(0.5))
+    planner = DestinationPlanner(routes, clients, SecretCache(clients), HttpJsonPoster(0.5))
     return Relay(routes, planner, StateStore(STATE_TABLE, clients, clock=clock), task_tag_lookup=None, clock=clock)
 
 
@@ -163,20 +163,50 @@ def test_dedup_window_expires(relay_env: None, routes_file: Path, webhook_server
     assert len(webhook_server.received(TEAMS_DATA_ENG)) == 2
 
 
-def test_failed_delivery_releases_the_dedup_claim(relay_handler: ModuleType, webhook_server: WebhookServer) -> None:
+def test_a_copy_that_arrives_while_the_first_waits_for_its_retry_skips_destinations_that_accepted(
+    relay_handler: ModuleType, webhook_server: WebhookServer
+) -> None:
     webhook_server.respond(TEAMS_DATA_ENG, status=500)
     body = json.dumps(contract_alert())
-    failing = queued(body)
-    assert failed_ids(invoke(relay_handler, failing)) == {failing.message_id}
-    assert not any(item["pk"]["S"].startswith("dedup#") for item in state_items())
+    first = queued(body)
+    assert failed_ids(invoke(relay_handler, first)) == {first.message_id}
+    assert len(emails_to(DATA_ENG_EMAIL)) == 1  # email accepted it; Teams did not
 
     webhook_server.respond(TEAMS_DATA_ENG, status=200)
-    duplicate = queued(body)  # e.g. SNS redelivered the same alert as a new SQS message
-    assert invoke(relay_handler, duplicate) == {"batchItemFailures": []}
+    copy = queued(body)  # e.g. SNS delivered the same alert again, as a new SQS message
+    assert invoke(relay_handler, copy) == {"batchItemFailures": []}
+    retry_of_first = queued(body, message_id=first.message_id, receive_count=2)
+    assert invoke(relay_handler, retry_of_first) == {"batchItemFailures": []}
 
-    assert len(webhook_server.received(TEAMS_DATA_ENG)) == 2
-    (claim,) = [item for item in state_items() if item["pk"]["S"].startswith("dedup#")]
-    assert claim["owner_message_id"] == {"S": duplicate.message_id}
+    assert len(emails_to(DATA_ENG_EMAIL)) == 1  # never twice to a destination that accepted
+    assert len(webhook_server.received(TEAMS_DATA_ENG)) == 2  # the failed attempt, then the copy
+    (episode,) = [item for item in state_items() if item["pk"]["S"].startswith("alert#")]
+    assert set(episode["delivered"]["SS"]) == {"email", "teams"}
+    assert episode["done"] == {"BOOL": True}
+    assert set(episode["messages"]["SS"]) == {first.message_id, copy.message_id}
+    assert "lease_owner" not in episode
+
+
+def test_a_copy_arriving_while_another_delivers_is_acknowledged_without_sending(
+    relay_env: None, routes_file: Path, webhook_server: WebhookServer
+) -> None:
+    clock = FakeClock()
+    relay = relay_with_clock(routes_file, clock)
+    store = StateStore(STATE_TABLE, AwsClients(REGION), clock=clock)
+    body = json.dumps(contract_alert())
+    identity = "dagster:run_failure:4f1a2b3c-5d6e-7f80-91a2-b3c4d5e6f708"
+    holder = store.begin_delivery(identity, "m-holder", 900, "data-eng")  # another invocation, mid-delivery
+    assert holder.status == "begun"
+
+    outcome = relay.handle_message(body, message_id="m-copy")
+
+    assert outcome.status == DUPLICATE
+    assert "being delivered right now" in outcome.reason
+    assert emails_to(DATA_ENG_EMAIL) == [] and webhook_server.requests == []
+    # The holder's message fails and is retried: it continues the same episode.
+    store.abandon_delivery(holder)
+    assert relay.handle_message(body, message_id="m-holder").status == DELIVERED
+    assert len(emails_to(DATA_ENG_EMAIL)) == 1
 
 
 def test_state_item_shapes(relay_handler: ModuleType, webhook_server: WebhookServer) -> None:
@@ -185,15 +215,38 @@ def test_state_item_shapes(relay_handler: ModuleType, webhook_server: WebhookSer
     invoke(relay_handler, message)
 
     items = {item["pk"]["S"]: item for item in state_items()}
-    claim = items["dedup#dagster:run_failure:4f1a2b3c-5d6e-7f80-91a2-b3c4d5e6f708"]
-    assert claim["owner_message_id"] == {"S": message.message_id}
-    assert before + 899 <= int(claim["expires_at"]["N"]) <= int(time.time()) + 900
-    for destination in ("email", "teams"):
-        record = items[f"delivery#{message.message_id}#{destination}"]
-        assert record["team"] == {"S": "data-eng"}
-        assert record["dedup_key"] == {"S": "dagster:run_failure:4f1a2b3c-5d6e-7f80-91a2-b3c4d5e6f708"}
-        assert int(record["expires_at"]["N"]) >= before + 14 * 24 * 3600
-    assert len(items) == 3
+    episode = items["alert#dagster:run_failure:4f1a2b3c-5d6e-7f80-91a2-b3c4d5e6f708"]
+    assert episode["identity"] == {"S": "dagster:run_failure:4f1a2b3c-5d6e-7f80-91a2-b3c4d5e6f708"}
+    assert episode["team"] == {"S": "data-eng"}
+    assert episode["messages"] == {"SS": [message.message_id]}
+    assert set(episode["delivered"]["SS"]) == {"email", "teams"}
+    assert episode["done"] == {"BOOL": True}
+    assert before + 899 <= int(episode["window_ends_at"]["N"]) <= int(time.time()) + 900
+    assert int(episode["expires_at"]["N"]) >= before + 14 * 24 * 3600
+    assert len(items) == 1
+
+
+def test_producer_keys_of_any_size_or_encoding_make_valid_dynamodb_keys(
+    relay_handler: ModuleType, webhook_server: WebhookServer
+) -> None:
+    """A 2 KB+ key or a lone surrogate used to fail every receive until the dead-letter queue."""
+    bodies = [
+        json.dumps(freshness_alert(400, at(0), asset_key="a/" + "\u00e9" * 500)),  # 1000+ bytes of asset key
+        json.dumps(contract_alert(deployment="p" * 512, dedup_key="k" * 512)),
+        '{"schema": "dagster-platform/alert@1", "kind": "run_failure", "severity": "error", "title": "bad \\ud83d",'
+        ' "occurred_at": "2025-11-24T06:40:00+00:00", "dedup_key": "\\udc00\\ud800", "tags": {"alert_team": "platform"}}',
+    ]
+    messages = [queued(body) for body in bodies]
+    freshness = json.loads(bodies[0])
+    freshness["deployment"] = "d" * 512
+    messages.append(queued(json.dumps(freshness)))
+
+    assert invoke(relay_handler, *messages) == {"batchItemFailures": []}
+
+    assert all(len(item["pk"]["S"].encode("utf-8")) <= 2048 for item in state_items())
+    slack = webhook_server.received(SLACK_PLATFORM)
+    assert any("bad \ufffd" in request.payload["text"] for request in slack)
+    assert len(slack) == 3  # two SLA breaches and the alert with the lone surrogate
 
 
 def test_recovery_alert_body_reports_the_lateness(relay_handler: ModuleType, webhook_server: WebhookServer) -> None:
@@ -203,7 +256,7 @@ def test_recovery_alert_body_reports_the_lateness(relay_handler: ModuleType, web
     breach_email, recover_email = emails_to(PLATFORM_EMAIL)
     assert "6.0 min late, at or above the team's SLA threshold of 5.0 min" in body_text(breach_email)
     assert "back within the SLA (lateness 0.5 min)" in body_text(recover_email)
-    assert "freshness_sla_recover" in body_text(recover_email)
+    assert recover_email.subject == "[prod] INFO: Freshness SLA recovered: analytics/orders is within 5.0 min again"
     assert RECOVER in webhook_server.received(SLACK_PLATFORM)[-1].text
 
 

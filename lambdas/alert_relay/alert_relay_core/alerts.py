@@ -21,6 +21,20 @@ KIND_UNPARSEABLE = "unparseable_message"
 
 # DynamoDB keys are at most 2048 bytes; long producer-chosen keys are hashed instead.
 _MAX_DEDUP_KEY_CHARS = 256
+# A producer's clock may run this far ahead of the receive time before its timestamps are
+# replaced by the receive time (AWS and Dagster hosts are NTP-synchronised; minutes is plenty).
+MAX_CLOCK_AHEAD_SECONDS = 300.0
+
+# Who sent an alert, in words for the people who read it (the internal names stay in the logs).
+SOURCE_LABELS = {
+    "cloudwatch_alarm": "CloudWatch alarm",
+    "ses_notification": "Amazon SES notification",
+    "ecs_task": "ECS task state change",
+    "dagster": "Dagster (platform alert sensor)",
+    "dagster_cloud_webhook": "Dagster+ alert policy",
+    "sns": "SNS message",
+    "raw": "Unreadable message (shown as received)",
+}
 
 
 @dataclass(frozen=True)
@@ -91,22 +105,35 @@ class NormalizedAlert:
     email_exclusions: frozenset[str] = field(default_factory=frozenset)
 
 
+def _sha256(text: str) -> str:
+    # surrogatepass: a lone surrogate (valid in a JSON string) hashes instead of raising.
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
 def stable_dedup_key(prefix: str, *parts: str) -> str:
-    """``prefix:part1:part2``, hashed when it would be too long for a DynamoDB key."""
+    """``prefix:part1:part2``, hashed when it is long or not plain text.
+
+    The key is the alert's identity in DynamoDB and in the logs, so it must encode as UTF-8
+    (no lone surrogates, no control characters) and stay far below DynamoDB's 2048-byte key limit.
+    """
     key = ":".join((prefix, *parts))
-    if len(key) <= _MAX_DEDUP_KEY_CHARS:
+    if len(key) <= _MAX_DEDUP_KEY_CHARS and printable(key) == key:
         return key
-    return f"{prefix}:sha256:{hashlib.sha256(key.encode('utf-8', 'replace')).hexdigest()}"
+    return f"{prefix}:sha256:{_sha256(key)}"
 
 
 def content_dedup_key(prefix: str, content: str) -> str:
     """A key that is equal exactly when the content is equal."""
-    return f"{prefix}:sha256:{hashlib.sha256(content.encode('utf-8', 'replace')).hexdigest()}"
+    return f"{prefix}:sha256:{_sha256(content)}"
 
 
 # C0 control characters other than tab/newline/carriage return, and DEL: SES and chat
-# clients reject or mangle them, and a raw body can contain anything.
-_CONTROL_CHARACTERS = {code: "\ufffd" for code in (*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F)}
+# clients reject or mangle them, and a raw body can contain anything. Lone surrogates (a JSON
+# string may hold "\ud83d" alone) cannot be encoded as UTF-8, so boto3 and SES would fail on
+# them on every retry; they become U+FFFD too.
+_CONTROL_CHARACTERS = {
+    code: "\ufffd" for code in (*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F, *range(0xD800, 0xE000))
+}
 
 
 def printable(text: str) -> str:
@@ -130,7 +157,10 @@ def normalize_timestamp(value: object, fallback: str) -> str:
         return value.strip()[:64]
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc).isoformat()
+    try:
+        return parsed.astimezone(timezone.utc).isoformat()
+    except OverflowError:  # e.g. year 1 with a positive offset
+        return value.strip()[:64]
 
 
 def timestamp_epoch(value: str) -> float | None:
@@ -141,6 +171,21 @@ def timestamp_epoch(value: str) -> float | None:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=timezone.utc)
     return parsed.timestamp()
+
+
+def iso_from_epoch(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, tz=timezone.utc).isoformat()
+
+
+def readable_time(value: str) -> str:
+    """``2025-11-24T06:40:12.345000+00:00`` -> ``2025-11-24 06:40:12 UTC``; other text unchanged."""
+    epoch = timestamp_epoch(value)
+    if epoch is None:
+        return value
+    try:
+        return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except (OverflowError, OSError, ValueError):
+        return value
 
 
 def utc_now_iso() -> str:

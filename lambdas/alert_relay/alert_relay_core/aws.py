@@ -15,8 +15,22 @@ from . import fields
 logger = Logger(child=True)
 
 # Standard retry mode retries throttling and 5xx; bounded timeouts keep one slow AWS call
-# from eating the whole batch's Lambda timeout.
-_CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=10)
+# from eating the whole batch's Lambda timeout. DynamoDB, SES and SQS answer in milliseconds.
+_CONNECT_TIMEOUT_SECONDS = 1
+_READ_TIMEOUT_SECONDS = 3
+_MAX_ATTEMPTS = 2
+_CLIENT_CONFIG = Config(
+    retries={"mode": "standard", "max_attempts": _MAX_ATTEMPTS},
+    connect_timeout=_CONNECT_TIMEOUT_SECONDS,
+    read_timeout=_READ_TIMEOUT_SECONDS,
+)
+# The longest one AWS call can take: every attempt timing out, plus standard mode's backoff
+# (at most 1 s before the second attempt).
+AWS_CALL_WORST_SECONDS = _MAX_ATTEMPTS * (_CONNECT_TIMEOUT_SECONDS + _READ_TIMEOUT_SECONDS) + 1
+# What an invocation keeps back from its remaining time: after the last budget check a record
+# can still make three AWS calls (deliver by SES, record the delivery, release or finish the
+# episode) plus one second for the response.
+INVOCATION_RESERVE_SECONDS = 3 * AWS_CALL_WORST_SECONDS + 1
 
 
 class ClientProvider(Protocol):

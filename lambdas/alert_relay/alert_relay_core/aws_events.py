@@ -8,6 +8,7 @@ EventBridge ``ECS Task State Change`` event.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
@@ -22,6 +23,7 @@ from .alerts import (
     IgnoredMessage,
     ParsedAlert,
     normalize_timestamp,
+    readable_time,
     stable_dedup_key,
     truncate,
 )
@@ -69,7 +71,7 @@ def parse_cloudwatch_alarm(alarm: Mapping[str, Any], *, fallback_time: str) -> P
         ("Region", fields.text(alarm, "Region")),
         ("Account", fields.text(alarm, "AWSAccountId")),
         ("Metric", _alarm_metric(fields.mapping(alarm, "Trigger"))),
-        ("Changed at", changed_at),
+        ("Changed at", readable_time(changed_at)),
     )
     links: tuple[AlertLink, ...] = ()
     if region:
@@ -183,7 +185,9 @@ def parse_ses_notification(message: Mapping[str, Any], *, fallback_time: str) ->
     occurred_at = normalize_timestamp(event_time or mail.get("timestamp"), fallback_time)
     message_id = fields.text(mail, "messageId")
     details = "\n".join(part for part in (advice, "\n".join(lines)) if part)
+    region = fields.arn_part(fields.text(mail, "sourceArn"), 3)
     return ParsedAlert(
+        links=_ses_links(region, kind),
         source=SOURCE_SES_NOTIFICATION,
         kind=kind,
         severity=severity,
@@ -203,6 +207,20 @@ def parse_ses_notification(message: Mapping[str, Any], *, fallback_time: str) ->
         ),
         email_exclusions=addresses,
     )
+
+
+def _ses_links(region: str | None, kind: str) -> tuple[AlertLink, ...]:
+    """Where to act on a bounce or complaint: the account's suppression list and its reputation."""
+    if not region or not _REGION.match(region):
+        return ()
+    console = f"https://{region}.console.aws.amazon.com/ses/home?region={region}"
+    links = [AlertLink("SES suppression list", f"{console}#/suppression-list")] if kind in _SUPPRESSING_KINDS else []
+    links.append(AlertLink("SES account dashboard (reputation)", f"{console}#/account"))
+    return tuple(links)
+
+
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
+_SUPPRESSING_KINDS = ("ses_bounce", "ses_complaint")
 
 
 # --- ECS task state changes --------------------------------------------------------------

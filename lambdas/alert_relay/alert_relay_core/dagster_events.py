@@ -39,7 +39,14 @@ _WEBHOOK_KIND = "dagster_cloud_alert"
 _TITLE_KEYS = ("title", "summary", "alert_summary", "text", "message", "subject")
 _DETAIL_KEYS = ("details", "description", "alert_content", "content", "body")
 _TEAM_KEYS = ("team", "alert_team")
-_LINK_KEYS = ("url", "alert_url", "run_url", "dagster_url", "link")
+# Field -> the label people see on the link.
+_LINK_KEYS = (
+    ("url", "Open in Dagster+"),
+    ("alert_url", "Open the alert in Dagster+"),
+    ("run_url", "Open the run in Dagster+"),
+    ("dagster_url", "Open in Dagster+"),
+    ("link", "Open link"),
+)
 _DEDUP_KEYS = ("dedup_key", "alert_id", "id")
 _TIME_KEYS = ("occurred_at", "timestamp", "time")
 _FACT_KEYS = (
@@ -144,11 +151,11 @@ def _free_form_webhook(body: Mapping[str, Any], received_at: str) -> ParsedAlert
     severity = severity_value.lower() if severity_value and severity_value.lower() in SEVERITIES else "error"
     team = pick(_TEAM_KEYS) or fields.text(fields.mapping(body, "tags"), "alert_team")
     links = []
-    for key in _LINK_KEYS:
+    for key, label in _LINK_KEYS:
         url = fields.text(body, key)
         if url and url.startswith(("https://", "http://")):
             used.add(key)
-            links.append(AlertLink(key.replace("_", " ").capitalize(), url[:2000]))
+            links.append(AlertLink(label, url[:2000]))
     facts = []
     for label, keys in _FACT_KEYS:
         value = pick(keys)

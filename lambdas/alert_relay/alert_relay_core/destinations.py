@@ -12,8 +12,6 @@ import http.client
 import json
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -21,9 +19,10 @@ from urllib.parse import urlsplit
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from . import render
+from . import http_post, render
 from .alerts import NormalizedAlert
 from .aws import ClientProvider
+from .budget import Budget
 from .errors import DeliveryError
 from .routes import RoutesConfig, TeamRoute
 
@@ -31,19 +30,25 @@ SECRET_CACHE_SECONDS = 300.0
 _USER_AGENT = "dagster-platform-alert-relay/1"
 _LOOPBACK_HOSTS = ("127.0.0.1", "localhost")
 _ERROR_BODY_CHARS = 300
+# 429 without Retry-After: Slack documents Retry-After on every 429, so this is a fallback.
+DEFAULT_429_WAIT_SECONDS = 30.0
+# SQS keeps a message invisible for at most 12 hours.
+MAX_RETRY_AFTER_SECONDS = 12 * 3600.0
+# Waits up to this long are slept within the invocation (if its budget allows), once.
+MAX_INLINE_RETRY_WAIT_SECONDS = 5.0
 
 
 class Destination(Protocol):
     @property
     def destination_id(self) -> str: ...
 
-    def deliver(self, alert: NormalizedAlert) -> None:
-        """Deliver or raise DeliveryError."""
+    def deliver(self, alert: NormalizedAlert, budget: Budget) -> None:
+        """Deliver or raise DeliveryError; never run past ``budget``."""
 
 
 class JsonPoster(Protocol):
-    def post_json(self, url: str, payload: dict[str, Any], *, destination_id: str) -> None:
-        """POST the payload; raise DeliveryError unless the answer is 2xx."""
+    def post_json(self, url: str, payload: dict[str, Any], *, destination_id: str, deadline: float) -> None:
+        """POST the payload before ``deadline`` (time.monotonic); raise DeliveryError unless the answer is 2xx."""
 
 
 def check_webhook_url(url: str, destination_id: str) -> str:
@@ -55,44 +60,56 @@ def check_webhook_url(url: str, destination_id: str) -> str:
     raise DeliveryError(destination_id, f"webhook URL must be https:// (got scheme {parts.scheme or 'none'!r})")
 
 
-class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
-    # A webhook that redirects is misconfigured; following it could downgrade to http or
-    # send the alert somewhere unexpected, so a 3xx is a delivery failure.
-    def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
-        return None
+class HttpJsonPoster:
+    """POSTs the JSON exactly as ``render.encode_json`` measures it, within a total deadline.
 
+    ``timeout_seconds`` bounds the whole request (connect, TLS, sending, the answer), not each
+    read. Any non-2xx, timeout or socket error raises DeliveryError; 3xx is not followed. After
+    a 429 (or 503) with ``Retry-After``, later posts to the same URL in this container fail at
+    once with the remaining wait, instead of hammering the webhook.
+    """
 
-class UrllibJsonPoster:
-    """POSTs JSON with the standard library; any non-2xx, timeout or socket error raises."""
+    def __init__(self, timeout_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.timeout_seconds = timeout_seconds
+        self._clock = clock
+        self._throttled_until: dict[str, float] = {}
 
-    def __init__(self, timeout_seconds: float) -> None:
-        self._timeout_seconds = timeout_seconds
-        self._opener = urllib.request.build_opener(_RefuseRedirects)
-
-    def post_json(self, url: str, payload: dict[str, Any], *, destination_id: str = "webhook") -> None:
+    def post_json(self, url: str, payload: dict[str, Any], *, destination_id: str = "webhook", deadline: float) -> None:
         host = urlsplit(url).hostname or "webhook"
-        request = urllib.request.Request(
-            url,
-            data=json.dumps(payload).encode("utf-8"),
-            method="POST",
-            headers={"Content-Type": "application/json; charset=utf-8", "User-Agent": _USER_AGENT},
-        )
+        now = self._clock()
+        throttled_until = self._throttled_until.get(url, 0.0)
+        if throttled_until > now:
+            wait = throttled_until - now
+            raise DeliveryError(destination_id, f"{host} asked to wait {wait:.0f} s (Retry-After)", retry_after=wait)
+        deadline = min(deadline, now + self.timeout_seconds)
         try:
-            with self._opener.open(request, timeout=self._timeout_seconds) as response:
-                status = response.status
-                response.read(4096)
-        except urllib.error.HTTPError as exc:
-            answer = _read_error_body(exc)
-            raise DeliveryError(destination_id, f"{host} answered HTTP {exc.code}: {answer}") from None
-        except urllib.error.URLError as exc:
-            raise DeliveryError(destination_id, f"POST to {host} failed: {_describe(exc.reason)}") from None
+            answer = http_post.post(
+                url,
+                render.encode_json(payload),
+                {"Content-Type": "application/json; charset=utf-8", "User-Agent": _USER_AGENT},
+                deadline=deadline,
+                per_operation_timeout=self.timeout_seconds,
+            )
+        except http_post.DeadlineExceeded:
+            raise DeliveryError(
+                destination_id, f"POST to {host} timed out: no complete answer within {self.timeout_seconds:g} s"
+            ) from None
         except (TimeoutError, ConnectionError) as exc:
             raise DeliveryError(destination_id, f"POST to {host} failed: {_describe(exc)}") from None
         except (http.client.HTTPException, OSError, ValueError) as exc:
             # Only the type: these messages can quote the URL, and the URL is a credential.
             raise DeliveryError(destination_id, f"POST to {host} failed: {type(exc).__name__}") from None
-        if not 200 <= status < 300:
-            raise DeliveryError(destination_id, f"{host} answered HTTP {status}")
+        if 200 <= answer.status < 300:
+            return
+        excerpt = answer.body_excerpt[:_ERROR_BODY_CHARS].decode("utf-8", "replace").strip()
+        reason = f"{host} answered HTTP {answer.status}" + (f": {excerpt}" if excerpt else "")
+        retry_after = answer.retry_after if answer.status in (429, 503) else None
+        if answer.status == 429 and retry_after is None:
+            retry_after = DEFAULT_429_WAIT_SECONDS
+        if retry_after is not None:
+            retry_after = min(retry_after, MAX_RETRY_AFTER_SECONDS)
+            self._throttled_until[url] = self._clock() + retry_after
+        raise DeliveryError(destination_id, reason, retry_after=retry_after)
 
 
 def _describe(reason: object) -> str:
@@ -100,13 +117,6 @@ def _describe(reason: object) -> str:
     if isinstance(reason, OSError):
         return f"{type(reason).__name__}: {reason}"
     return type(reason).__name__ if not isinstance(reason, str) else reason.split(":", 1)[0]
-
-
-def _read_error_body(error: urllib.error.HTTPError) -> str:
-    try:
-        return error.read(_ERROR_BODY_CHARS).decode("utf-8", "replace").strip() or error.reason
-    except OSError:
-        return str(error.reason)
 
 
 class SecretCache:
@@ -169,7 +179,8 @@ class EmailDestination:
     configuration_set: str | None = None
     destination_id: str = "email"
 
-    def deliver(self, alert: NormalizedAlert) -> None:
+    def deliver(self, alert: NormalizedAlert, budget: Budget) -> None:
+        budget.check(f"{self.destination_id} delivery")
         request: dict[str, Any] = {
             "FromEmailAddress": self.sender,
             "Destination": {"ToAddresses": list(self.recipients)},
@@ -199,14 +210,34 @@ class WebhookDestination:
     poster: JsonPoster
     build_payload: Callable[[NormalizedAlert], dict[str, Any]]
 
-    def deliver(self, alert: NormalizedAlert) -> None:
+    sleep: Callable[[float], None] = time.sleep
+
+    def deliver(self, alert: NormalizedAlert, budget: Budget) -> None:
+        budget.check(f"{self.destination_id} delivery")
         url = check_webhook_url(
             webhook_url_from_secret(self.secrets.get(self.secret_id, self.destination_id)), self.destination_id
         )
+        payload = self.build_payload(alert)
         try:
-            self.poster.post_json(url, self.build_payload(alert), destination_id=self.destination_id)
-        except DeliveryError:
-            self.secrets.invalidate(self.secret_id)
+            self._post(url, payload, budget)
+        except DeliveryError as exc:
+            wait = exc.retry_after
+            if wait is None or wait > MAX_INLINE_RETRY_WAIT_SECONDS or budget.remaining() < wait + 1.0:
+                raise
+            # A short Retry-After is honoured here, once, within the invocation's budget; a
+            # longer one by keeping the SQS record invisible for that long (see the handler).
+            self.sleep(wait)
+            budget.check(f"{self.destination_id} delivery after Retry-After")
+            self._post(url, payload, budget)
+
+    def _post(self, url: str, payload: dict[str, Any], budget: Budget) -> None:
+        try:
+            self.poster.post_json(
+                url, payload, destination_id=self.destination_id, deadline=budget.deadline_for(float("inf"))
+            )
+        except DeliveryError as exc:
+            if exc.retry_after is None:  # a revoked or rotated webhook: read the secret again next time
+                self.secrets.invalidate(self.secret_id)
             raise
 
 

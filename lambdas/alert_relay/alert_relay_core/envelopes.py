@@ -3,11 +3,14 @@
 Envelopes recognised, in order:
 
 1. SNS notification (subscription without raw delivery): ``Type == "Notification"`` with
-   ``TopicArn`` and ``Message``. The ``Message`` is a CloudWatch alarm, an SES notification,
-   a contract alert, an EventBridge event, or anything else (relayed as a plain SNS message).
+   ``TopicArn`` and ``Message``. The ``Message`` is read again with these same rules (so an
+   SNS notification inside an SNS notification, e.g. a topic fanned out through another, is
+   unwrapped, up to ``MAX_SNS_NESTING`` levels), or relayed as a plain SNS message.
 2. Dagster+ webhook wrapper: ``{"source": "dagster_cloud_webhook", "received_at", "body"}``.
 3. Contract alert published directly by Dagster code: an object with ``schema``.
-4. EventBridge event (``detail-type`` + ``detail``): ``ECS Task State Change`` from ``aws.ecs``.
+4. A CloudWatch alarm or an SES notification on its own: what the queue receives from a topic
+   subscription with raw message delivery enabled.
+5. EventBridge event (``detail-type`` + ``detail``): ``ECS Task State Change`` from ``aws.ecs``.
 
 Anything else, and anything that fails its parser (not JSON, wrong shape, fails the alert
 contract), becomes a ``raw`` alert for the default team that carries the parse error and a
@@ -48,6 +51,7 @@ from .errors import EnvelopeError
 ParseResult = ParsedAlert | IgnoredMessage
 
 RAW_BODY_EXCERPT_CHARS = 4000
+MAX_SNS_NESTING = 3
 _SNS_DETAILS_CHARS = 8000
 _MAX_ERROR_CHARS = 1000
 
@@ -82,16 +86,30 @@ def raw_alert(body: str, error: str, *, received_at: str) -> ParsedAlert:
 def _parse_payload(payload: Any, received_at: str) -> ParseResult:
     if not isinstance(payload, Mapping):
         raise EnvelopeError(f"message is a JSON {type(payload).__name__}, not an object")
+    parsed = _parse_known(payload, received_at, depth=0)
+    if parsed is not None:
+        return parsed
+    keys = ", ".join(sorted(str(key) for key in payload)[:20])
+    raise EnvelopeError(f"JSON object matches no known envelope (keys: {keys or 'none'})")
+
+
+def _parse_known(payload: Mapping[str, Any], received_at: str, depth: int) -> ParseResult | None:
+    """The alert in a recognised envelope, or None when the object is none of them."""
     if payload.get("Type") == "Notification" and "TopicArn" in payload and "Message" in payload:
-        return _parse_sns_notification(payload, received_at)
+        if depth >= MAX_SNS_NESTING:
+            raise EnvelopeError(f"SNS notifications nested more than {MAX_SNS_NESTING} deep")
+        return _parse_sns_notification(payload, received_at, depth + 1)
     if payload.get("source") == SOURCE_DAGSTER_CLOUD_WEBHOOK and "body" in payload:
         return parse_dagster_cloud_webhook(payload, fallback_time=received_at)
     if is_contract_alert(payload):
         return parse_contract_alert(payload, source=SOURCE_DAGSTER)
+    if is_cloudwatch_alarm(payload):
+        return parse_cloudwatch_alarm(payload, fallback_time=received_at)
+    if is_ses_notification(payload):
+        return parse_ses_notification(payload, fallback_time=received_at)
     if "detail-type" in payload and "detail" in payload:
         return _parse_eventbridge_event(payload, received_at)
-    keys = ", ".join(sorted(str(key) for key in payload)[:20])
-    raise EnvelopeError(f"JSON object matches no known envelope (keys: {keys or 'none'})")
+    return None
 
 
 def _parse_eventbridge_event(event: Mapping[str, Any], received_at: str) -> ParseResult:
@@ -102,21 +120,16 @@ def _parse_eventbridge_event(event: Mapping[str, Any], received_at: str) -> Pars
     )
 
 
-def _parse_sns_notification(envelope: Mapping[str, Any], received_at: str) -> ParseResult:
+def _parse_sns_notification(envelope: Mapping[str, Any], received_at: str, depth: int) -> ParseResult:
     message = envelope.get("Message")
     if not isinstance(message, str):
         raise EnvelopeError("SNS notification 'Message' must be a string")
     published_at = normalize_timestamp(envelope.get("Timestamp"), received_at)
     inner = _json_object_or_none(message)
     if inner is not None:
-        if is_cloudwatch_alarm(inner):
-            return parse_cloudwatch_alarm(inner, fallback_time=published_at)
-        if is_ses_notification(inner):
-            return parse_ses_notification(inner, fallback_time=published_at)
-        if is_contract_alert(inner):
-            return parse_contract_alert(inner, source=SOURCE_DAGSTER)
-        if "detail-type" in inner and "detail" in inner:
-            return _parse_eventbridge_event(inner, published_at)
+        parsed = _parse_known(inner, published_at, depth)
+        if parsed is not None:
+            return parsed
     return _plain_sns_message(envelope, message, inner, published_at)
 
 

@@ -3,24 +3,37 @@
 Raising makes the record a batch item failure: SQS retries it and, after maxReceiveCount
 receives, moves it to the dead-letter queue. So an alert is either delivered, deliberately
 suppressed (duplicate, no SLA crossing, not an alert), or visibly failing; never dropped.
+Deliveries are recorded per alert identity and destination (``state``), so neither a retry
+nor another copy of the alert reaches a destination that already accepted it.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from aws_lambda_powertools import Logger
 
-from .alerts import FreshnessEvaluation, IgnoredMessage, NormalizedAlert, timestamp_epoch, utc_now_iso
+from .alerts import (
+    MAX_CLOCK_AHEAD_SECONDS,
+    FreshnessEvaluation,
+    IgnoredMessage,
+    NormalizedAlert,
+    printable,
+    timestamp_epoch,
+    truncate,
+    utc_now_iso,
+)
+from .aws import AwsClients, ClientProvider
+from .budget import Budget
 from .destinations import Destination, DestinationPlanner
 from .envelopes import parse_message
-from .errors import AlertNotDeliveredError, DeliveryError, NoDestinationError
+from .errors import AlertNotDeliveredError, BudgetExhaustedError, DeliveryError, NoDestinationError
 from .routes import RoutesConfig
 from .routing import TaskTagLookup, route_alert
 from .sla import sla_crossing_alert
-from .state import SlaEvaluation, StateStore
+from .state import BEGUN, IN_PROGRESS, DeliveryEpisode, SlaEvaluation, StateStore
 
 logger = Logger(child=True)
 
@@ -47,34 +60,42 @@ class Relay:
         state: StateStore,
         task_tag_lookup: TaskTagLookup | None = None,
         clock: Callable[[], float] = time.time,
+        clients: ClientProvider | None = None,
     ) -> None:
         self.routes = routes
+        self.clients = clients if clients is not None else AwsClients()
         self._planner = planner
         self._state = state
         self._task_tag_lookup = task_tag_lookup
         self._clock = clock
 
     def handle_message(
-        self, body: str, *, message_id: str, receive_count: int = 1, received_at: str | None = None
+        self,
+        body: str,
+        *,
+        message_id: str,
+        receive_count: int = 1,
+        received_at: str | None = None,
+        budget: Budget | None = None,
     ) -> RecordOutcome:
-        parsed = parse_message(body, received_at=received_at or utc_now_iso())
+        """Deliver one SQS message's alert, or raise (the record is then retried by SQS).
+
+        ``received_at`` (ISO 8601, from the trusted SQS ``SentTimestamp``) stands in for missing
+        timestamps and bounds the producer's: an alert dated in the future is dated at receipt.
+        """
+        budget = budget if budget is not None else Budget.unlimited()
+        received_at = received_at or utc_now_iso()
+        parsed = parse_message(body, received_at=received_at)
         if isinstance(parsed, IgnoredMessage):
             logger.info("message is not an alert", extra={"source": parsed.source, "reason": parsed.reason})
             return RecordOutcome(IGNORED, reason=parsed.reason)
-        alert = route_alert(parsed, self.routes, self._task_tag_lookup)
+        alert = bound_by_receive_time(route_alert(parsed, self.routes, self._task_tag_lookup), received_at)
         if alert.freshness is not None:
-            return self._handle_freshness(alert, alert.freshness, message_id, receive_count)
-        if not self._state.claim_dedup_key(alert.dedup_key, message_id, self.routes.dedup_window_seconds):
-            logger.info("duplicate alert suppressed", extra=_log_fields(alert))
-            return RecordOutcome(DUPLICATE, alert, reason="same dedup key delivered within the dedup window")
-        try:
-            return self._deliver(alert, message_id, receive_count)
-        except Exception:
-            self._release_claim(alert, message_id)
-            raise
+            return self._handle_freshness(alert, alert.freshness, message_id, budget)
+        return self._deliver(alert, message_id, budget)
 
     def _handle_freshness(
-        self, alert: NormalizedAlert, freshness: FreshnessEvaluation, message_id: str, receive_count: int
+        self, alert: NormalizedAlert, freshness: FreshnessEvaluation, message_id: str, budget: Budget
     ) -> RecordOutcome:
         team = self.routes.team(alert.team)
         decision = self._state.evaluate_freshness(
@@ -93,60 +114,105 @@ class Relay:
                 "freshness evaluation without SLA crossing", extra={**_log_fields(alert), "reason": decision.reason}
             )
             return RecordOutcome(NO_SLA_CROSSING, alert, reason=decision.reason)
-        return self._deliver(sla_crossing_alert(alert, decision, message_id), message_id, receive_count)
+        return self._deliver(sla_crossing_alert(alert, decision, message_id), message_id, budget)
 
-    def _deliver(self, alert: NormalizedAlert, message_id: str, receive_count: int) -> RecordOutcome:
+    def _deliver(self, alert: NormalizedAlert, message_id: str, budget: Budget) -> RecordOutcome:
         destinations = self._planner.for_alert(alert, self.routes.team(alert.team))
         if not destinations:
             raise NoDestinationError(
                 f"team {alert.team!r} has no destination left for this alert "
                 f"(email recipients excluded: {', '.join(sorted(alert.email_exclusions)) or 'none'})"
             )
-        ids = [destination.destination_id for destination in destinations]
-        # Delivery records are keyed by SQS message id, so a first receive cannot have any.
-        already = self._state.delivered_destinations(message_id, ids) if receive_count > 1 else set()
+        episode = self._state.begin_delivery(
+            alert.dedup_key, message_id, self.routes.dedup_window_seconds, alert.team
+        )
+        if episode.status != BEGUN:
+            reason = (
+                "another copy of this alert is being delivered right now"
+                if episode.status == IN_PROGRESS
+                else "this alert was already delivered (same identity, within the dedup window)"
+            )
+            logger.info("duplicate alert suppressed", extra={**_log_fields(alert), "reason": reason})
+            return RecordOutcome(DUPLICATE, alert, reason=reason)
+        try:
+            return self._deliver_episode(alert, destinations, episode, budget)
+        except Exception:
+            self._abandon(alert, episode)
+            raise
+
+    def _deliver_episode(
+        self, alert: NormalizedAlert, destinations: list[Destination], episode: DeliveryEpisode, budget: Budget
+    ) -> RecordOutcome:
         delivered: list[str] = []
         failures: list[str] = []
+        waits: list[float] = []
         for destination in destinations:
-            if destination.destination_id in already:
+            if destination.destination_id in episode.delivered:
                 continue
-            error = _try_deliver(destination, alert)
+            error = _try_deliver(destination, alert, budget)
             if error is not None:
-                failures.append(error)
+                failures.append(f"{destination.destination_id}: {error.reason}")
+                if error.retry_after is not None:
+                    waits.append(error.retry_after)
+                if isinstance(error, BudgetDeliveryError):
+                    break
                 continue
-            self._state.record_delivery(
-                message_id, destination.destination_id, dedup_key=alert.dedup_key, team=alert.team
-            )
+            self._state.record_delivery(episode, destination.destination_id)
             delivered.append(destination.destination_id)
+        already = sorted(episode.delivered)
         if failures:
             logger.warning(
                 "alert delivery failed; the record will be retried",
                 extra={**_log_fields(alert), "failures": failures, "delivered_to": delivered},
             )
-            raise AlertNotDeliveredError(f"alert {alert.dedup_key!r} not delivered to: {'; '.join(failures)}")
-        logger.info(
-            "alert delivered",
-            extra={**_log_fields(alert), "delivered_to": delivered, "already_delivered_to": sorted(already)},
-        )
-        return RecordOutcome(DELIVERED, alert, tuple(delivered), tuple(sorted(already)))
+            raise AlertNotDeliveredError(
+                f"alert {alert.dedup_key!r} not delivered to: {'; '.join(failures)}",
+                retry_after=max(waits) if waits else None,
+            )
+        self._state.finish_delivery(episode)
+        logger.info("alert delivered", extra={**_log_fields(alert), "delivered_to": delivered, "already_delivered_to": already})
+        return RecordOutcome(DELIVERED, alert, tuple(delivered), tuple(already))
 
-    def _release_claim(self, alert: NormalizedAlert, message_id: str) -> None:
+    def _abandon(self, alert: NormalizedAlert, episode: DeliveryEpisode) -> None:
         try:
-            self._state.release_dedup_key(alert.dedup_key, message_id)
+            self._state.abandon_delivery(episode)
         except Exception:
-            logger.exception("could not release the dedup claim", extra=_log_fields(alert))
+            logger.exception("could not release the delivery lease", extra=_log_fields(alert))
 
 
-def _try_deliver(destination: Destination, alert: NormalizedAlert) -> str | None:
+class BudgetDeliveryError(DeliveryError):
+    """No time left to try this destination (or the ones after it) in this invocation."""
+
+
+def _try_deliver(destination: Destination, alert: NormalizedAlert, budget: Budget) -> DeliveryError | None:
     """None when delivered, else why not. One broken channel must not stop the others."""
     try:
-        destination.deliver(alert)
+        destination.deliver(alert, budget)
+    except BudgetExhaustedError as exc:
+        return BudgetDeliveryError(destination.destination_id, str(exc))
     except DeliveryError as exc:
-        return f"{destination.destination_id}: {exc.reason}"
+        return exc
     except Exception as exc:
         logger.exception("unexpected error while delivering", extra={"destination": destination.destination_id})
-        return f"{destination.destination_id}: {type(exc).__name__}: {exc}"
+        return DeliveryError(destination.destination_id, f"{type(exc).__name__}: {exc}")
     return None
+
+
+def bound_by_receive_time(alert: NormalizedAlert, received_at: str) -> NormalizedAlert:
+    """An alert dated after it was received (beyond clock skew) is dated at receipt.
+
+    A producer's clock must not decide state: one freshness evaluation dated years ahead would
+    otherwise make every real evaluation "older than the recorded one" until the state expired.
+    """
+    occurred = timestamp_epoch(alert.occurred_at)
+    received = timestamp_epoch(received_at)
+    if occurred is None or received is None or occurred <= received + MAX_CLOCK_AHEAD_SECONDS:
+        return alert
+    note = (
+        f"The sender dated this alert {truncate(printable(alert.occurred_at), 64)}, after it was received; "
+        "it is shown and evaluated with the time it was received."
+    )
+    return replace(alert, occurred_at=received_at, routing_notes=(*alert.routing_notes, note))
 
 
 def _log_fields(alert: NormalizedAlert) -> dict[str, str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from .aws import AwsClients, ClientProvider, EcsTaskTagLookup
-from .destinations import DestinationPlanner, JsonPoster, SecretCache, UrllibJsonPoster
+from .destinations import DestinationPlanner, HttpJsonPoster, JsonPoster, SecretCache
 from .relay import Relay
 from .routes import load_routes
 from .routing import TaskTagLookup
@@ -33,10 +33,12 @@ def build_relay(
         routes,
         aws_clients,
         SecretCache(aws_clients),
-        poster if poster is not None else UrllibJsonPoster(settings.http_timeout_seconds),
+        poster if poster is not None else HttpJsonPoster(settings.http_timeout_seconds),
         settings.ses_configuration_set,
     )
-    return Relay(routes, planner, StateStore(settings.state_table_name, aws_clients), lookup)  # type: ignore[arg-type]
+    return Relay(
+        routes, planner, StateStore(settings.state_table_name, aws_clients), lookup, clients=aws_clients  # type: ignore[arg-type]
+    )
 
 
 @lru_cache(maxsize=1)

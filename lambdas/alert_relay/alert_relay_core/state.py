@@ -1,18 +1,22 @@
 """Relay state in ONE DynamoDB table: partition key ``pk`` (S), no sort key, TTL ``expires_at``.
 
 Item shapes (all carry ``expires_at``, epoch seconds; readers treat an expired item as absent
-because DynamoDB deletes expired items lazily):
+because DynamoDB deletes expired items lazily). Keys are built by ``state_key``: text that is
+not valid UTF-8 or longer than ``MAX_KEY_BYTES`` is replaced by its SHA-256, so no producer
+value can make a key DynamoDB refuses.
 
-``dedup#<dedup_key>``
-    Claim of a dedup key for ``dedup_window_seconds``: ``owner_message_id`` (S, the SQS
-    message that delivers it), ``claimed_at`` (S). Claimed by a conditional put that only
-    succeeds when the key is unclaimed, expired, or claimed by the same SQS message (its
-    retry). Deleted again when delivery fails, so the alert is not suppressed afterwards.
-
-``delivery#<sqs_message_id>#<destination>``
-    One destination (``email``/``slack``/``teams``) accepted this message's alert:
-    ``dedup_key`` (S), ``team`` (S), ``delivered_at`` (S). Kept 14 days (the longest SQS
-    retention) so a retry never re-sends to a destination that already has the alert.
+``alert#<alert identity>``
+    One delivery episode of an alert, keyed by the alert's own identity (its dedup key: the
+    CloudWatch alarm ARN + state + change time, the ECS task ARN, the Dagster run, the SNS
+    MessageId, or a hash of an unreadable body), NOT by the SQS message: every copy of the
+    alert (SNS redelivery, a second publish, a retry) finds the same item.
+    ``identity`` (S), ``team`` (S), ``episode_started_at`` (N), ``window_ends_at`` (N: copies
+    arriving before it are duplicates once the episode is done), ``delivered`` (SS: the
+    destinations that accepted the alert), ``done`` (BOOL), ``messages`` (SS: SQS messages
+    that worked on this episode; a late retry of one of them is never delivered again),
+    ``lease_owner`` (S) / ``lease_until`` (N: the SQS message delivering right now; another
+    copy meanwhile is acknowledged, because the owner's message stays in the queue until it
+    succeeds or reaches the dead-letter queue). Kept 14 days (the longest SQS retention).
 
 ``sla#<deployment>#<asset_key>``
     Freshness SLA state of one asset: ``breached`` (BOOL), ``lateness_seconds`` (N),
@@ -30,6 +34,7 @@ because DynamoDB deletes expired items lazily):
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,10 +47,44 @@ from .errors import StateContentionError
 
 DELIVERY_RECORD_SECONDS = 14 * 24 * 3600
 SLA_STATE_SECONDS = 30 * 24 * 3600
-_SLA_WRITE_ATTEMPTS = 5
+# Longer than any relay invocation (Lambda's maximum timeout is 15 minutes): a lease is only
+# ever held by a message that is still in flight or back in the queue.
+LEASE_SECONDS = 15 * 60
+_STATE_WRITE_ATTEMPTS = 5
+_SLA_WRITE_ATTEMPTS = _STATE_WRITE_ATTEMPTS
+# DynamoDB allows 2048 bytes for a partition key; producer text above this is hashed.
+MAX_KEY_BYTES = 1024
+
+BEGUN = "begun"
+ALREADY_DELIVERED = "already_delivered"
+IN_PROGRESS = "in_progress"
 
 BREACH = "breach"
 RECOVER = "recover"
+
+
+def state_key(prefix: str, *parts: str) -> str:
+    """``prefix#part#part``; parts that are long or not encodable as UTF-8 become their SHA-256."""
+    safe = []
+    for part in parts:
+        encoded = part.encode("utf-8", "surrogatepass")
+        try:
+            part.encode("utf-8")
+        except UnicodeEncodeError:
+            safe.append("sha256:" + hashlib.sha256(encoded).hexdigest())
+            continue
+        safe.append(part if len(encoded) <= MAX_KEY_BYTES else "sha256:" + hashlib.sha256(encoded).hexdigest())
+    return "#".join((prefix, *safe))
+
+
+@dataclass(frozen=True)
+class DeliveryEpisode:
+    """This message's part in delivering one alert: what it may skip, or why it does nothing."""
+
+    pk: str
+    message_id: str
+    delivered: frozenset[str]
+    status: str
 
 
 @dataclass(frozen=True)
@@ -62,7 +101,7 @@ class SlaEvaluation:
 
     @property
     def sla_pk(self) -> str:
-        return f"sla#{self.deployment}#{self.asset_key}"
+        return state_key("sla", self.deployment, self.asset_key)
 
     @property
     def breached(self) -> bool:
@@ -102,22 +141,114 @@ class StateStore:
     def _dynamodb(self) -> Any:
         return self._clients.client("dynamodb")
 
-    # -- dedup --------------------------------------------------------------------------
+    # -- alert delivery episodes ------------------------------------------------------------
 
-    def claim_dedup_key(self, dedup_key: str, message_id: str, window_seconds: int) -> bool:
-        """True when this message may deliver the alert; False for a duplicate in the window."""
-        now = self._clock()
+    def begin_delivery(self, identity: str, message_id: str, window_seconds: int, team: str) -> DeliveryEpisode:
+        """Take the alert's delivery lease for this message, or say why this copy is not needed.
+
+        A finished episode suppresses copies until ``window_ends_at`` (and forever for the SQS
+        messages that worked on it); an unfinished one is continued by whichever copy comes
+        next, skipping the destinations that already accepted the alert.
+        """
+        pk = state_key("alert", identity)
+        for _ in range(_STATE_WRITE_ATTEMPTS):
+            now = self._clock()
+            current = self._get(pk)
+            if current is not None and float(current["expires_at"]["N"]) <= now:
+                current = None
+            if current is None:
+                if self._start_episode(pk, identity, message_id, window_seconds, team, now, replacing=None):
+                    return DeliveryEpisode(pk, message_id, frozenset(), BEGUN)
+                continue
+            done = bool(current.get("done", {}).get("BOOL"))
+            messages = set(current.get("messages", {}).get("SS", []))
+            if done and message_id in messages:
+                return DeliveryEpisode(pk, message_id, frozenset(), ALREADY_DELIVERED)
+            if done and now < float(current["window_ends_at"]["N"]):
+                return DeliveryEpisode(pk, message_id, frozenset(), ALREADY_DELIVERED)
+            if done:  # the window has passed: the same alert again is a new episode
+                if self._start_episode(pk, identity, message_id, window_seconds, team, now, replacing=current):
+                    return DeliveryEpisode(pk, message_id, frozenset(), BEGUN)
+                continue
+            owner = current.get("lease_owner", {}).get("S")
+            if owner is not None and owner != message_id and float(current["lease_until"]["N"]) > now:
+                return DeliveryEpisode(pk, message_id, frozenset(), IN_PROGRESS)
+            if self._take_lease(pk, current, message_id, now):
+                delivered = frozenset(current.get("delivered", {}).get("SS", []))
+                return DeliveryEpisode(pk, message_id, delivered, BEGUN)
+        raise StateContentionError(f"could not take the delivery lease of {pk} after {_STATE_WRITE_ATTEMPTS} attempts")
+
+    def record_delivery(self, episode: DeliveryEpisode, destination_id: str) -> None:
+        """One destination accepted the alert: no copy or retry will send it there again."""
+        self._dynamodb.update_item(
+            TableName=self._table_name,
+            Key={"pk": {"S": episode.pk}},
+            UpdateExpression="ADD delivered :destination SET expires_at = :expires_at",
+            ExpressionAttributeValues={
+                ":destination": {"SS": [destination_id]},
+                ":expires_at": {"N": str(int(self._clock() + DELIVERY_RECORD_SECONDS))},
+            },
+        )
+
+    def finish_delivery(self, episode: DeliveryEpisode) -> None:
+        """Every destination has the alert: copies within the window are duplicates from now on."""
+        self._dynamodb.update_item(
+            TableName=self._table_name,
+            Key={"pk": {"S": episode.pk}},
+            UpdateExpression="SET done = :true REMOVE lease_owner, lease_until",
+            ExpressionAttributeValues={":true": {"BOOL": True}},
+        )
+
+    def abandon_delivery(self, episode: DeliveryEpisode) -> None:
+        """Give the lease back after a failure, so the retry or another copy continues at once."""
+        try:
+            self._dynamodb.update_item(
+                TableName=self._table_name,
+                Key={"pk": {"S": episode.pk}},
+                UpdateExpression="REMOVE lease_owner, lease_until",
+                ConditionExpression="lease_owner = :owner",
+                ExpressionAttributeValues={":owner": {"S": episode.message_id}},
+            )
+        except ClientError as exc:
+            if not _is_condition_failure(exc):
+                raise
+
+    def _start_episode(
+        self,
+        pk: str,
+        identity: str,
+        message_id: str,
+        window_seconds: int,
+        team: str,
+        now: float,
+        replacing: dict[str, Any] | None,
+    ) -> bool:
+        values: dict[str, Any] = {}
+        if replacing is None:
+            # Absent, or present but expired (TTL deletion is lazy).
+            condition = "attribute_not_exists(pk) OR expires_at <= :now"
+            values[":now"] = {"N": str(int(now))}
+        else:
+            condition = "done = :true AND episode_started_at = :started"
+            values[":true"] = {"BOOL": True}
+            values[":started"] = replacing["episode_started_at"]
         try:
             self._dynamodb.put_item(
                 TableName=self._table_name,
                 Item={
-                    "pk": {"S": f"dedup#{dedup_key}"},
-                    "owner_message_id": {"S": message_id},
-                    "claimed_at": {"S": _iso(now)},
-                    "expires_at": {"N": str(int(now + window_seconds))},
+                    "pk": {"S": pk},
+                    "identity": {"S": identity},
+                    "team": {"S": team},
+                    "episode_started_at": {"N": repr(now)},
+                    "window_ends_at": {"N": str(int(now + window_seconds))},
+                    "done": {"BOOL": False},
+                    "messages": {"SS": [message_id]},
+                    "lease_owner": {"S": message_id},
+                    "lease_until": {"N": str(int(now + LEASE_SECONDS))},
+                    "expires_at": {"N": str(int(now + DELIVERY_RECORD_SECONDS))},
                 },
-                ConditionExpression="attribute_not_exists(pk) OR expires_at <= :now OR owner_message_id = :owner",
-                ExpressionAttributeValues={":now": {"N": str(int(now))}, ":owner": {"S": message_id}},
+                ConditionExpression=condition,
+                ExpressionAttributeValues=values,
             )
         except ClientError as exc:
             if _is_condition_failure(exc):
@@ -125,42 +256,30 @@ class StateStore:
             raise
         return True
 
-    def release_dedup_key(self, dedup_key: str, message_id: str) -> None:
-        """Drop this message's claim so a later retry or redrive of the alert is not suppressed."""
+    def _take_lease(self, pk: str, current: dict[str, Any], message_id: str, now: float) -> bool:
         try:
-            self._dynamodb.delete_item(
+            self._dynamodb.update_item(
                 TableName=self._table_name,
-                Key={"pk": {"S": f"dedup#{dedup_key}"}},
-                ConditionExpression="owner_message_id = :owner",
-                ExpressionAttributeValues={":owner": {"S": message_id}},
+                Key={"pk": {"S": pk}},
+                UpdateExpression="SET lease_owner = :owner, lease_until = :until ADD messages :owner_set",
+                ConditionExpression=(
+                    "done = :false AND episode_started_at = :started AND "
+                    "(attribute_not_exists(lease_owner) OR lease_owner = :owner OR lease_until <= :now)"
+                ),
+                ExpressionAttributeValues={
+                    ":owner": {"S": message_id},
+                    ":owner_set": {"SS": [message_id]},
+                    ":until": {"N": str(int(now + LEASE_SECONDS))},
+                    ":now": {"N": str(int(now))},
+                    ":false": {"BOOL": False},
+                    ":started": current["episode_started_at"],
+                },
             )
         except ClientError as exc:
-            if not _is_condition_failure(exc):
-                raise
-
-    # -- per-destination delivery records -----------------------------------------------
-
-    def delivered_destinations(self, message_id: str, destination_ids: list[str]) -> set[str]:
-        now = self._clock()
-        delivered = set()
-        for destination_id in destination_ids:
-            item = self._get(f"delivery#{message_id}#{destination_id}")
-            if item is not None and float(item["expires_at"]["N"]) > now:
-                delivered.add(destination_id)
-        return delivered
-
-    def record_delivery(self, message_id: str, destination_id: str, *, dedup_key: str, team: str) -> None:
-        now = self._clock()
-        self._dynamodb.put_item(
-            TableName=self._table_name,
-            Item={
-                "pk": {"S": f"delivery#{message_id}#{destination_id}"},
-                "dedup_key": {"S": dedup_key},
-                "team": {"S": team},
-                "delivered_at": {"S": _iso(now)},
-                "expires_at": {"N": str(int(now + DELIVERY_RECORD_SECONDS))},
-            },
-        )
+            if _is_condition_failure(exc):
+                return False
+            raise
+        return True
 
     # -- freshness SLA --------------------------------------------------------------------
 
@@ -170,7 +289,7 @@ class StateStore:
         Breached means lateness >= threshold. A missing state counts as not breached, so the
         first evaluation alerts only if the asset is already late.
         """
-        replayed = self._get(f"slatransition#{evaluation.message_id}")
+        replayed = self._get(state_key("slatransition", evaluation.message_id))
         if replayed is not None:
             return SlaDecision(
                 transition=replayed["direction"]["S"],
@@ -264,7 +383,7 @@ class StateStore:
         return {
             "TableName": self._table_name,
             "Item": {
-                "pk": {"S": f"slatransition#{evaluation.message_id}"},
+                "pk": {"S": state_key("slatransition", evaluation.message_id)},
                 "sla_pk": {"S": evaluation.sla_pk},
                 "direction": {"S": direction},
                 "lateness_seconds": _number(evaluation.lateness_seconds),
