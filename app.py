@@ -22,12 +22,18 @@ def build_app(config_dir: str | Path = ROOT / "config", *, outdir: str | None = 
     configs = load_environments(config_dir, cdk_json_context())  # before jsii starts: a config error costs ~1 s
     from aws_cdk import App
 
+    from constructs_lib.agent.agent_config import AgentConfigError
     from constructs_lib.nag import attach_platform_checks
     from stacks import DagsterPlatformStage
 
     app = App(context=cdk_json_context(), outdir=outdir)
     attach_platform_checks(app)
-    stages = [DagsterPlatformStage(app, config=config) for config in configs]
+    stages = []
+    for config in configs:
+        try:
+            stages.append(DagsterPlatformStage(app, config=config))
+        except AgentConfigError as error:  # a setting Dagster would refuse: name the environment file
+            raise AgentConfigError([f"{Path(config_dir) / config.name}.yaml: {line}" for line in error.lines]) from None
     return app, stages
 
 
@@ -43,15 +49,30 @@ def write_artifacts(outdir: str | Path, stages) -> list[Path]:
     return written
 
 
+def check_artifacts(outdir: str | Path, stages) -> None:
+    """Every rendered Dagster file, checked with Dagster's own schemas and loaders (raises
+    ``DagsterFileError``, one line per problem); unchanged files are remembered in ``outdir``."""
+    from constructs_lib.dagster_files import validate_files
+
+    validate_files(
+        {str(Path(outdir) / "dagster" / stage.config.name): stage.artifacts for stage in stages}, outdir=outdir
+    )
+
+
 def main() -> int:
+    """``cdk synth``: build, check the Dagster files, synthesize (cdk-nag and cfn-lint stop it on any
+    unacknowledged finding, see ``constructs_lib.nag.attach_platform_checks``), write the files and
+    the review reports. Problems are printed one per line and exit 1."""
     from constructs_lib.config import ConfigError
+    from constructs_lib.dagster_files import DagsterFileError
 
     try:
         app, stages = build_app(os.environ.get("DAGSTER_PLATFORM_CONFIG_DIR", ROOT / "config"))
-    except ConfigError as error:
+        check_artifacts(app.outdir, stages)
+    except (ConfigError, DagsterFileError) as error:
         print(error, file=sys.stderr)
         return 1
-    assembly = app.synth()
+    assembly = app.synth()  # raises SynthChecksFailed (exit 1, one line per finding) on a failed check
     write_artifacts(assembly.directory, stages)
     from constructs_lib.review import write_reviews
 

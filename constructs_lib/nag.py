@@ -21,15 +21,30 @@ from constructs import IConstruct
 MIN_REASON_LENGTH = 20
 
 
-def attach_platform_checks(app: IConstruct) -> None:
-    """The checks every app of this platform runs at synth: cdk-nag's AwsSolutions (recording each
-    acknowledgment in template metadata, for the review report) and Serverless packs."""
+def attach_platform_checks(app: IConstruct, *, cfn_lint: bool = True) -> None:
+    """The checks every app of this platform runs at synth, and the gate that makes them stop it.
+
+    Registers cdk-nag's AwsSolutions (recording each acknowledgment in template metadata, for the
+    review report) and Serverless packs and, unless ``cfn_lint=False``, cfn-lint
+    (:class:`constructs_lib.cfn_lint_plugin.CfnLintPlugin`) as validation plugins, so all their
+    findings land in ``cdk.out/validation-report.json``. Then wraps ``app.synth()``
+    (:mod:`constructs_lib.synth_gate`): any unacknowledged error in that report makes synth exit 1
+    with one line per finding, also under the CDK CLI, which does not fail on its own for stacks
+    inside Stages. Call it once, on the App, before ``app.synth()``.
+    """
+    from aws_cdk import Stage
     from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 
-    Validations.of(app).add_plugins(
-        AwsSolutionsChecks(app, write_suppressions_to_cloud_formation=True),
-        ServerlessChecks(app),
-    )
+    from . import synth_gate
+
+    plugins = [AwsSolutionsChecks(app, write_suppressions_to_cloud_formation=True), ServerlessChecks(app)]
+    if cfn_lint:
+        from .cfn_lint_plugin import CfnLintPlugin
+
+        stage = app if isinstance(app, Stage) else Stage.of(app)
+        plugins.append(CfnLintPlugin(stage.outdir))
+    Validations.of(app).add_plugins(*plugins)
+    synth_gate.install(app)
 
 
 def acknowledge(construct: IConstruct, rule: str, reason: str) -> None:

@@ -420,7 +420,7 @@ def test_lint_section_shows_cfn_lint_findings_and_accepted_warnings(synth, env):
     for rule in {f.rule for f in expected if f.rule in ACCEPTED_WARNINGS}:
         assert f"- `{rule}`: " in lint
     assert "to fix**" not in lint  # the example environments lint clean apart from accepted warnings
-    assert (synth.outdir / "review" / ".lint-cache.json").is_file()
+    assert (synth.outdir / ".platform-checks" / "cfn-lint.json").is_file()
 
 
 def test_lint_cache_is_used_and_no_lint_skips(synth, tmp_path, monkeypatch):

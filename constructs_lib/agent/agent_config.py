@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from ..dagster_files import DagsterFileError
 from ..yaml_text import dump_yaml
 
 from ..config import AgentSettings, DagsterCloudSettings
@@ -28,6 +29,17 @@ ENV_AGENT_CONFIG = "DAGSTER_PLATFORM_AGENT_CONFIG"
 DAGSTER_HOME = "/opt/dagster/dagster_home"
 #: The sentinel the agent writes once its first reconciliation is done (zero-downtime deploys).
 READINESS_SENTINEL = "/opt/finished_initial_reconciliation_sentinel.txt"
+
+
+#: The keys Dagster accepts under ``python_logs.dagster_handler_config`` (its instance schema; a test
+#: pins this against ``dagster_instance_config_schema()``). Dagster builds the ``logging.dictConfig``
+#: around them itself (``version: 1``, ``disable_existing_loggers: false``, a logger for the handlers),
+#: so a full dictConfig's ``version``, ``loggers`` or ``root`` makes the agent refuse the file.
+DAGSTER_HANDLER_CONFIG_KEYS = ("filters", "formatters", "handlers")
+
+
+class AgentConfigError(DagsterFileError):
+    """A setting that would render a ``dagster.yaml`` the agent refuses; one line per problem."""
 
 
 def subnet_env(index: int) -> str:
@@ -101,7 +113,7 @@ def render_agent_config(inputs: AgentConfigInputs) -> dict[str, Any]:
     if agent.python_logs.managed_loggers:
         python_logs["managed_python_loggers"] = list(agent.python_logs.managed_loggers)
     if agent.python_logs.dagster_handler_config:
-        python_logs["dagster_handler_config"] = agent.python_logs.dagster_handler_config
+        python_logs["dagster_handler_config"] = handler_config(agent.python_logs.dagster_handler_config)
 
     document: dict[str, Any] = {
         "instance_class": {"module": "dagster_cloud.instance", "class": "DagsterCloudAgentInstance"},
@@ -127,6 +139,34 @@ def render_agent_config(inputs: AgentConfigInputs) -> dict[str, Any]:
         raise ValueError(f"extra agent config blocks collide with rendered keys: {', '.join(sorted(collisions))}")
     document.update(inputs.extra_blocks)
     return document
+
+
+def handler_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """``python_logs.dagster_handler_config`` as Dagster takes it: only ``handlers``, ``formatters``
+    and ``filters``, each a mapping; anything else is an error naming the key, not a file the agent
+    refuses at start."""
+    problems = []
+    for key, value in config.items():
+        field_name = f"agent.python_logs.dagster_handler_config.{key}"
+        if key not in DAGSTER_HANDLER_CONFIG_KEYS:
+            problems.append(
+                f"{field_name}: not accepted by Dagster; allowed keys: {', '.join(DAGSTER_HANDLER_CONFIG_KEYS)} "
+                "(Dagster adds version, disable_existing_loggers and the logger itself)"
+            )
+        elif not isinstance(value, Mapping):
+            problems.append(f"{field_name} = {value!r}: must be a mapping of names to logging {key} configs")
+    if problems:
+        raise AgentConfigError(problems)
+    return {key: _plain(config[key]) for key in DAGSTER_HANDLER_CONFIG_KEYS if key in config}
+
+
+def _plain(value: Any) -> Any:
+    """Mappings and sequences as plain dicts and lists, so the YAML dumper writes them as YAML."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
 
 
 def referenced_env_vars(document: Any) -> set[str]:

@@ -1,8 +1,10 @@
 """cfn-lint findings per template, cached by template content so an unchanged template is free.
 
 cfn-lint runs in-process (``cfnlint.api.lint``) in the environment's region (``us-east-1`` for an
-environment-agnostic one). Results are cached in ``<outdir>/review/.lint-cache.json`` keyed by
-the SHA-256 of the template text, the region and the cfn-lint version.
+environment-agnostic one). Results are cached in ``<outdir>/.platform-checks/cfn-lint.json`` keyed
+by the SHA-256 of the template text, the region and the cfn-lint version. The cfn-lint validation
+plugin (``constructs_lib.cfn_lint_plugin``) fills the same cache during synth, so the review, which
+runs after synth on the same templates, lints nothing again.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from pathlib import Path
 from .model import Environment
 
 DEFAULT_REGION = "us-east-1"
-CACHE_FILE = ".lint-cache.json"
+CACHE_DIR = ".platform-checks"
+CACHE_FILE = "cfn-lint.json"
 CACHE_LIMIT = 200
 #: Processes linting at once (this one and a helper) when several templates are not cached.
 MAX_WORKERS = 2
@@ -48,7 +51,12 @@ class Finding:
         return {"E": "error", "W": "warning", "I": "info"}.get(self.rule[:1], "finding")
 
 
-def _version() -> str:
+def cache_path(outdir: Path) -> Path:
+    """Where the lint results of a cloud assembly are cached."""
+    return Path(outdir) / CACHE_DIR / CACHE_FILE
+
+
+def cfn_lint_version() -> str:
     try:
         from importlib.metadata import version
 
@@ -60,7 +68,7 @@ def _version() -> str:
 class LintCache:
     def __init__(self, path: Path | None) -> None:
         self.path = path
-        self.version = _version()
+        self.version = cfn_lint_version()
         self.entries: dict[str, list[dict]] = {}
         self.used: list[str] = []
         self.dirty = False

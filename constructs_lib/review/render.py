@@ -10,7 +10,7 @@ from .cost import CostEstimate, estimate, money, quantity, unit_price
 from .diff import EnvironmentDiff, diff_environments, summary_counts
 from .iam import Role, collect_roles, wildcard_statement_count
 from .inventory import Inventory
-from .lint import ACCEPTED_WARNINGS, CACHE_FILE, DEFAULT_REGION, Finding, LintCache, lint_all
+from .lint import ACCEPTED_WARNINGS, DEFAULT_REGION, Finding, LintCache, cache_path, lint_all
 from .md import WARNING, code, codes, plural, table, text
 from .model import Environment, load_environment
 from .nag import acknowledgments
@@ -236,7 +236,8 @@ def write_reviews(
     """Write ``<outdir>/review/<env>.md`` for each environment; return the files written.
 
     ``baseline``: an earlier ``cdk.out`` to compare with (adds "Changes since baseline").
-    ``lint``: run cfn-lint (cached in ``<outdir>/review/.lint-cache.json`` by template content).
+    ``lint``: run cfn-lint (cached in ``<outdir>/.platform-checks/cfn-lint.json`` by template content,
+    which the cfn-lint validation plugin already filled during synth).
     """
     outdir = Path(outdir)
     folder = outdir / REVIEW_DIR
@@ -249,7 +250,7 @@ def write_reviews(
         envs.append((env, config, config.region or DEFAULT_REGION))
     lint_results = None
     if lint:
-        cache = LintCache(folder / CACHE_FILE)
+        cache = LintCache(cache_path(outdir))
         lint_results = lint_all([(env, region) for env, _config, region in envs], cache)
         cache.save()
     written = []
