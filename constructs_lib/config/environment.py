@@ -100,6 +100,8 @@ def cross_section_problems(sections: Mapping[str, Any], cdk_context: Mapping[str
     deployment: DeploymentSettings | None = sections.get("deployment_settings")
     dagster: DagsterCloudSettings | None = sections.get("dagster")
     alerting: AlertingSettings | None = sections.get("alerting")
+    # the team names alone, when the rest of alerting failed (``alerting_teams``, see the loader)
+    teams = alerting.teams if alerting is not None else sections.get("alerting_teams")
     locations: Mapping[str, CodeLocationSettings | None] = sections.get("code_locations") or {}
 
     if limits is not None and deployment is not None:
@@ -121,9 +123,9 @@ def cross_section_problems(sections: Mapping[str, Any], cdk_context: Mapping[str
                     f"{where}.run.ephemeral_storage_gib", storage,
                     f"above limits.max_ephemeral_storage_gib ({limits.max_ephemeral_storage_gib})",
                 ))
-        if alerting is not None and location.alert_team not in alerting.teams:
+        if teams is not None and location.alert_team not in teams:
             problems.append(FieldProblem(
-                f"{where}.alert_team", location.alert_team, f"not a team in alerting.teams ({', '.join(sorted(alerting.teams))})"
+                f"{where}.alert_team", location.alert_team, f"not a team in alerting.teams ({', '.join(sorted(teams))})"
             ))
         if dagster is not None and location.agent_queue is not None:
             queues = set(dagster.agent_queues.additional_queues)

@@ -60,6 +60,9 @@ def _validated_sections(data: dict) -> dict[str, Any]:
                 continue
         elif not field.is_required():
             sections[name] = field.get_default(call_default_factory=True)
+    alerting = data.get("alerting")
+    if "alerting" not in sections and isinstance(alerting, dict) and isinstance(alerting.get("teams"), dict):
+        sections["alerting_teams"] = set(alerting["teams"])
     locations = data.get("code_locations")
     if isinstance(locations, dict):
         sections["code_locations"] = {}
