@@ -70,6 +70,7 @@ class ReceivedRequest:
 class PathBehavior:
     status: int = 200
     delay_seconds: float = 0.0
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -79,13 +80,19 @@ class WebhookServer:
     base_url: str
     requests: list[ReceivedRequest] = field(default_factory=list)
     behaviors: dict[str, PathBehavior] = field(default_factory=dict)
+    # path -> check of the raw body like the real service's (None when it accepts); a refused
+    # payload is answered 400 and not recorded as received.
+    validators: dict[str, Any] = field(default_factory=dict)
+    refused: list[tuple[str, str]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def url(self, path: str) -> str:
         return f"{self.base_url}{path}"
 
-    def respond(self, path: str, status: int = 200, delay_seconds: float = 0.0) -> None:
-        self.behaviors[path] = PathBehavior(status, delay_seconds)
+    def respond(
+        self, path: str, status: int = 200, delay_seconds: float = 0.0, headers: dict[str, str] | None = None
+    ) -> None:
+        self.behaviors[path] = PathBehavior(status, delay_seconds, headers or {})
 
     def received(self, path: str) -> list[ReceivedRequest]:
         with self.lock:
@@ -100,13 +107,21 @@ def webhook_request_handler(server_state: WebhookServer) -> type[BaseHTTPRequest
             behavior = server_state.behaviors.get(self.path, PathBehavior())
             if behavior.delay_seconds:
                 time.sleep(behavior.delay_seconds)
+            validator = server_state.validators.get(self.path)
+            problem = validator(raw) if validator is not None else None
+            status = 400 if problem else behavior.status
             with server_state.lock:
-                server_state.requests.append(
-                    ReceivedRequest(self.path, dict(self.headers.items()), json.loads(raw.decode("utf-8")))
-                )
-            body = b"ok" if behavior.status < 300 else b"internal_error"
-            self.send_response(behavior.status)
-            if 300 <= behavior.status < 400:
+                if problem:
+                    server_state.refused.append((self.path, problem))
+                else:
+                    server_state.requests.append(
+                        ReceivedRequest(self.path, dict(self.headers.items()), json.loads(raw.decode("utf-8")))
+                    )
+            body = b"ok" if status < 300 else (problem or "internal_error").encode()
+            self.send_response(status)
+            for name, value in behavior.headers.items():
+                self.send_header(name, value)
+            if 300 <= status < 400:
                 self.send_header("Location", server_state.url("/elsewhere"))
             self.send_header("Content-Type", "text/plain")
             self.send_header("Content-Length", str(len(body)))
@@ -119,6 +134,55 @@ def webhook_request_handler(server_state: WebhookServer) -> type[BaseHTTPRequest
             return
 
     return Handler
+
+
+class DripServer:
+    """A hostile webhook on 127.0.0.1: reads the request, then sends its answer one byte every
+    ``interval`` seconds. It stops by itself after ``max_seconds`` or when the client hangs up."""
+
+    ANSWER = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok"
+
+    def __init__(self, interval: float = 0.2, max_seconds: float = 8.0) -> None:
+        import socket
+
+        self.interval = interval
+        self.max_seconds = max_seconds
+        self.connections = 0
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.1)
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}/hooks/drip"
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                connection, _ = self._listener.accept()
+            except OSError:
+                continue
+            self.connections += 1
+            threading.Thread(target=self._drip, args=(connection,), daemon=True).start()
+
+    def _drip(self, connection: Any) -> None:
+        started = time.monotonic()
+        with connection:
+            connection.settimeout(1.0)
+            with contextlib.suppress(OSError):
+                connection.recv(65536)  # the request (small enough for one read here)
+            for byte in self.ANSWER:
+                if self._stop.is_set() or time.monotonic() - started > self.max_seconds:
+                    return
+                try:
+                    connection.sendall(bytes([byte]))
+                except OSError:
+                    return  # the client gave up
+                time.sleep(self.interval)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)
+        self._listener.close()
 
 
 # --- moto views -----------------------------------------------------------------------------
