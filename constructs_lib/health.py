@@ -19,11 +19,17 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from .alerting.grants import allow_alarm_publishing
 from .config import HealthSettings
 from .log_groups import log_group_arn
 from .retention import log_retention
 
 ONE_MINUTE = Duration.minutes(1)
+
+
+def _topic_key(topic: sns.ITopic) -> kms.IKey | None:
+    return getattr(topic, "master_key", None)
+
 FIVE_MINUTES = Duration.minutes(5)
 
 
@@ -109,8 +115,13 @@ class PlatformHealth(Construct):
         removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
         audit_log_retention_days: int = 90,
         workload_log_group_name: str | None = None,
+        alarm_name_prefix: str | None = None,
     ) -> None:
+        """``key`` encrypts the backstop topic (give it the alert topic's key: its policy admits CloudWatch);
+        ``alarm_name_prefix`` (default ``dagster-<environment>-``) names every alarm, so the topic and key policies
+        admit exactly these alarms."""
         super().__init__(scope, construct_id)
+        self.alarm_name_prefix = alarm_name_prefix or f"dagster-{environment_name}-"
         self.alarms: dict[str, cloudwatch.Alarm] = {}
         to_alerts = actions.SnsAction(alerts_topic)
         self.backstop_topic = sns.Topic(
@@ -152,6 +163,7 @@ class PlatformHealth(Construct):
         self.agent_stops_rule = events.Rule(
             self,
             "AgentStopsRule",
+            rule_name=f"{self.alarm_name_prefix}agent-stops",
             description="Every stop of a Dagster agent task, kept as an audit trail and counted for the alarm",
             event_pattern=events.EventPattern(
                 source=["aws.ecs"],
@@ -268,6 +280,23 @@ class PlatformHealth(Construct):
             alarm.add_alarm_action(to_alerts)
             alarm.add_ok_action(to_alerts)
             self.alarms[alarm.node.id] = alarm
+
+        for name, alarm in self.alarms.items():
+            alarm.node.default_child.alarm_name = f"{self.alarm_name_prefix}{name}"
+        for topic in (alerts_topic, self.backstop_topic):
+            allow_alarm_publishing(topic, _topic_key(topic), alarm_name_prefix=self.alarm_name_prefix)
+        dead_letter_key = relay.dead_letter_queue.encryption_master_key
+        if dead_letter_key is not None and backstop_emails:
+            # Email deliveries that fail for good are redriven by SNS to the relay's dead-letter queue.
+            dead_letter_key.add_to_resource_policy(
+                iam.PolicyStatement(
+                    sid="BackstopRedrivesToDeadLetters",
+                    principals=[iam.ServicePrincipal("sns.amazonaws.com")],
+                    actions=["kms:GenerateDataKey*", "kms:Decrypt"],
+                    resources=["*"],
+                    conditions={"ArnEquals": {"aws:SourceArn": self.backstop_topic.topic_arn}},
+                )
+            )
 
         self.dashboard = self._dashboard(environment_name, agent, relay, running, stops, workload_log_group_name)
 

@@ -1,4 +1,4 @@
-"""Secrets Manager ARNs and the "secrets carrying a tag" statement, written once."""
+"""Secrets Manager ARNs, references as ECS reads them, and the "secrets carrying a tag" statement, written once."""
 
 from __future__ import annotations
 
@@ -8,6 +8,14 @@ from aws_cdk import ArnFormat, Stack
 from aws_cdk import aws_iam as iam
 from constructs import IConstruct
 
+from .secrets_reference import SecretReference, secret_arn_prefix
+
+__all__ = ["SecretReference", "deny_secrets", "secret_arn", "secret_arn_prefix", "secret_iam_resource", "tagged_secrets_statement"]
+
+def secret_iam_resource(scope: IConstruct, reference: SecretReference) -> str:
+    """What a policy names to allow reading a secret: its full ARN, or its name with the random suffix wildcarded."""
+    return reference.arn or secret_arn(scope, f"{reference.name}-??????")
+
 
 def secret_arn(scope: IConstruct, name: str) -> str:
     """ARN of a secret by name; add ``-??????`` to match the random suffix Secrets Manager appends."""
@@ -16,11 +24,30 @@ def secret_arn(scope: IConstruct, name: str) -> str:
     )
 
 
-def tagged_secrets_statement(scope: IConstruct, *, sid: str, actions: Sequence[str], tag: str) -> iam.PolicyStatement:
-    """``actions`` on any secret of this account and region that carries the tag key ``tag``."""
+def tagged_secrets_statement(
+    scope: IConstruct, *, sid: str, actions: Sequence[str], tag: str, value: str
+) -> iam.PolicyStatement:
+    """``actions`` on any secret of this account and region tagged ``tag=value`` (key and value: a secret tagged
+    for another environment, or with the key alone, stays out)."""
     return iam.PolicyStatement(
         sid=sid,
         actions=list(actions),
         resources=[secret_arn(scope, "*")],
-        conditions={"Null": {f"secretsmanager:ResourceTag/{tag}": "false"}},
+        conditions={"StringEquals": {f"aws:ResourceTag/{tag}": value}},
     )
+
+
+def deny_secrets(*roles: iam.IRole, arns: Sequence[str]) -> None:
+    """An explicit deny that no allow (a tag, a wildcard) can override, e.g. the agent token for workload roles.
+    ``arns`` may be partial (no random suffix): the trailing ``*`` covers the suffix."""
+    if not arns:
+        return
+    for role in roles:
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="NeverReadPlatformSecrets",
+                effect=iam.Effect.DENY,
+                actions=["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+                resources=[f"{arn}*" for arn in arns],
+            )
+        )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Sequence
+
 from aws_cdk import Stack
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_iam as iam
@@ -9,7 +11,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from .nag import acknowledge_wildcards
-from .secrets import tagged_secrets_statement
+from .secrets import deny_secrets, tagged_secrets_statement
 
 
 def ecs_tasks_principal(scope: Construct) -> iam.IPrincipal:
@@ -40,8 +42,13 @@ class WorkloadRoles(Construct):
         *,
         log_group: logs.ILogGroup,
         secrets_tag: str,
+        secrets_tag_value: str,
+        denied_secret_arns: Sequence[str] = (),
+        pullable_repository_arns: Sequence[str] = (),
         description: str = "Dagster code servers and runs",
     ) -> None:
+        """``secrets_tag``/``secrets_tag_value``: the execution role reads secrets tagged exactly so.
+        ``denied_secret_arns``: secrets both roles are explicitly denied (the agent token), whatever else allows."""
         super().__init__(scope, construct_id)
         self.execution_role = iam.Role(
             self,
@@ -58,13 +65,32 @@ class WorkloadRoles(Construct):
         log_group.grant_write(self.execution_role)
         self.execution_role.add_to_policy(
             tagged_secrets_statement(
-                self, sid="ReadSecretsTaggedForCodeLocations", actions=["secretsmanager:GetSecretValue"], tag=secrets_tag
+                self,
+                sid="ReadSecretsTaggedForCodeLocations",
+                actions=["secretsmanager:GetSecretValue"],
+                tag=secrets_tag,
+                value=secrets_tag_value,
             )
         )
+        deny_secrets(self.execution_role, self.task_role, arns=denied_secret_arns)
+        if pullable_repository_arns:
+            # Code locations not declared in the environment file still pull their images from the platform's
+            # repositories; other repositories stay out of reach.
+            self.execution_role.add_to_policy(
+                iam.PolicyStatement(sid="EcrLogin", actions=["ecr:GetAuthorizationToken"], resources=["*"])
+            )
+            self.execution_role.add_to_policy(
+                iam.PolicyStatement(
+                    sid="PullPlatformImages",
+                    actions=["ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"],
+                    resources=list(pullable_repository_arns),
+                )
+            )
         acknowledge_wildcards(
             self.execution_role,
             f"Secrets are chosen by tag at run time (the agent's secrets_tag '{secrets_tag}'); the wildcard "
-            "is limited by the ResourceTag condition, and log-stream names are created by ECS per task.",
+            "is limited by the ResourceTag condition, and log-stream names are created by ECS per task; images come "
+            "from the platform's repositories (dagster/<environment>/*), and the ECR login token has no resource scope.",
         )
 
     def allow_pull(self, repository: ecr.IRepository) -> None:

@@ -69,7 +69,7 @@ class ObservabilityStack(Stack):
             ),
             alerts_topic=self.alerts.topic,
             backstop_emails=alerting.teams[alerting.default_team].email,
-            key=self.alerts.key,
+            key=self.alerts.topic_key,
             monitor_ses=alerting.email is not None,
             extra_alarms=self.forwarding.alarms if self.forwarding else (),
             removal_policy=removal_policy,

@@ -64,6 +64,11 @@ class PlatformStack(Stack):
             "Workload",
             log_group=workload_logs,
             secrets_tag=config.agent.secrets_tag,
+            secrets_tag_value=config.name,
+            denied_secret_arns=[token_secret.secret_arn],
+            pullable_repository_arns=[
+                self.format_arn(service="ecr", resource="repository", resource_name=f"dagster/{config.name}/*")
+            ],
         )
         compute_logs = config.storage.compute_logs
         compute_log_access = {
@@ -122,6 +127,7 @@ class PlatformStack(Stack):
                 ),
                 workload_log_group=workload_logs,
                 shared_secrets_tag=config.agent.secrets_tag,
+                denied_secret_arns=[token_secret.secret_arn],
             )
             grant_compute_log_access(location.task_role, **compute_log_access)
             grant_alert_publish(location.task_role, queue_name=names.alert_queue, key_alias=names.alert_key_alias)

@@ -39,7 +39,8 @@ class DagsterPlatformStage(Stage):
     """
 
     def __init__(self, scope: Construct, *, config: EnvironmentConfig) -> None:
-        super().__init__(scope, config.name, env=stage_environment(config))
+        environment = stage_environment(config)
+        super().__init__(scope, config.name, env=environment)
         self.config = config
         self.storage = StorageStack(self, "storage", config=config, description=f"Dagster+ {config.name}: stateful")
         names = PlatformNames(config.name)
@@ -68,7 +69,9 @@ class DagsterPlatformStage(Stage):
             Tags.of(self).add(key, value)
         self.artifacts: dict[str, str] = {
             "dagster.yaml": self.platform.agent.config_yaml,
-            "dagster_cloud.yaml": render_dagster_cloud_yaml(config),
+            "dagster_cloud.yaml": render_dagster_cloud_yaml(
+                config, account=getattr(environment, "account", None), region=getattr(environment, "region", None)
+            ),
             "deployment_settings.yaml": render_deployment_settings_yaml(config),
             "run_policy.json": render_run_policy_json(config),
             "alert_policies.yaml": render_alert_policies_yaml(config),

@@ -66,7 +66,10 @@ def test_container_context_carries_each_locations_resources_tags_and_secrets(syn
     assert forecasting["secrets_tags"] == ["ml-models"]
     assert by_name["forecasting"]["agent_queue"] == "heavy"
     analytics = by_name["analytics"]["container_context"]["ecs"]
-    assert analytics["secrets"] == [{"name": "WAREHOUSE_PASSWORD", "valueFrom": "dagster/prod/warehouse"}]
+    # ECS reads a valueFrom that is not a Secrets Manager ARN as an SSM parameter name: always the ARN.
+    assert analytics["secrets"] == [
+        {"name": "WAREHOUSE_PASSWORD", "valueFrom": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:dagster/prod/warehouse"}
+    ]
     assert "DBT_TARGET=prod" in analytics["env_vars"]
     assert by_name["analytics"]["build"]["registry"] == "123456789012.dkr.ecr.eu-west-1.amazonaws.com/dagster/prod/analytics"
 
@@ -119,11 +122,12 @@ def test_location_execution_role_pulls_only_its_repository_and_reads_only_its_se
     [named] = [s for s in statements if s.get("Sid") == "ReadNamedSecrets"]
     assert named["Resource"] == "arn:aws:secretsmanager:eu-west-1:123456789012:secret:dagster/prod/warehouse-??????"
     tagged = [s for s in statements if s.get("Sid", "").startswith("ReadSecretsTagged")]
-    assert [s["Condition"] for s in tagged] == [{"Null": {"secretsmanager:ResourceTag/dagster": "false"}}]
+    assert [s["Condition"] for s in tagged] == [{"StringEquals": {"aws:ResourceTag/dagster": "prod"}}]
 
 
 PLATFORM_TASK_ROLE_GRANTS = {
     "PublishPlatformAlerts",
+    "NeverReadPlatformSecrets",  # an explicit deny of the agent token
     "EncryptPlatformAlerts",
     "ComputeLogObjects",
     "ComputeLogList",

@@ -147,6 +147,8 @@ class DagsterAgent(Construct):
             namespace_hosted_zone_id=hosted_zone_id,
             workload_log_group=workload_log_group,
             secrets_tag=agent.secrets_tag,
+            secrets_tag_value=environment_name,
+            organization=dagster.organization,
         ):
             self.task_role.add_to_policy(statement)
         self._pass_role = pass_role_statement([workload_execution_role, workload_task_role])

@@ -18,9 +18,17 @@ from constructs import Construct
 from ..log_groups import log_group_arn
 from ..secrets import tagged_secrets_statement
 
+#: dagster-cloud's default task-definition family prefixes (``server_task_definition_prefix``, ``run_...``).
+TASK_DEFINITION_PREFIXES = ("server", "run")
+
+
+def sanitize_family(name: str) -> str:
+    """As dagster-aws sanitizes family names: letters, digits, ``-`` and ``_`` only."""
+    return "".join(char for char in name if char.isascii() and (char.isalnum() or char in "-_"))
+
+
 #: Actions that AWS does not allow to be scoped to a resource (Service Authorization Reference).
 UNSCOPABLE_ACTIONS = (
-    "ecs:RegisterTaskDefinition",
     "ecs:DescribeTaskDefinition",
     "ecs:ListAccountSettings",
     "ec2:DescribeNetworkInterfaces",
@@ -41,7 +49,11 @@ def agent_statements(
     namespace_hosted_zone_id: str | None,
     workload_log_group: logs.ILogGroup,
     secrets_tag: str,
+    secrets_tag_value: str,
+    organization: str,
 ) -> list[iam.PolicyStatement]:
+    """The agent's statements. Task definitions are limited to the families dagster-cloud names for this
+    organization (``server_<organization>_...`` for code servers, ``run_<organization>_...`` for runs)."""
     stack = Stack.of(scope)
 
     def ecs_arn(resource: str, name: str) -> str:
@@ -50,7 +62,9 @@ def agent_statements(
     on_this_cluster = {"ArnEquals": {"ecs:cluster": cluster_arn}}
     services = ecs_arn("service", f"{cluster_name}/*")
     tasks = ecs_arn("task", f"{cluster_name}/*")
-    task_definitions = ecs_arn("task-definition", "*")
+    task_definitions = [
+        ecs_arn("task-definition", f"{prefix}_{sanitize_family(organization)}_*") for prefix in TASK_DEFINITION_PREFIXES
+    ]
     cloud_map_services = stack.format_arn(service="servicediscovery", resource="service", resource_name="*")
     hosted_zone = f"arn:{stack.partition}:route53:::hostedzone/{namespace_hosted_zone_id or '*'}"
 
@@ -64,8 +78,13 @@ def agent_statements(
         iam.PolicyStatement(
             sid="RunTasksInThisCluster",
             actions=["ecs:RunTask"],
-            resources=[task_definitions],
+            resources=task_definitions,
             conditions=on_this_cluster,
+        ),
+        iam.PolicyStatement(
+            sid="RegisterPlatformTaskDefinitions",
+            actions=["ecs:RegisterTaskDefinition"],
+            resources=task_definitions,
         ),
         iam.PolicyStatement(
             sid="WatchAndStopTasksInThisCluster",
@@ -82,29 +101,49 @@ def agent_statements(
         iam.PolicyStatement(
             sid="TagWhatTheAgentCreates",
             actions=["ecs:TagResource"],
-            resources=[services, tasks, task_definitions],
+            resources=[services, tasks, *task_definitions],
             conditions={
                 "StringEquals": {"ecs:CreateAction": ["CreateService", "RunTask", "RegisterTaskDefinition"]}
             },
         ),
         iam.PolicyStatement(sid="ApisWithoutResourceScope", actions=list(UNSCOPABLE_ACTIONS), resources=["*"]),
         iam.PolicyStatement(
+            # Authorized against the namespace and against the new service: both must be allowed.
             sid="CreateCodeServerDnsInThisNamespace",
-            actions=["servicediscovery:CreateService", "servicediscovery:GetNamespace"],
+            actions=["servicediscovery:CreateService"],
+            resources=[namespace_arn, cloud_map_services],
+            conditions={"StringEquals": {"servicediscovery:NamespaceArn": namespace_arn}},
+        ),
+        iam.PolicyStatement(
+            sid="ReadThisNamespace",
+            actions=["servicediscovery:GetNamespace"],
             resources=[namespace_arn],
         ),
         iam.PolicyStatement(
             sid="ManageCodeServerDnsServices",
-            actions=[
-                "servicediscovery:GetService",
-                "servicediscovery:DeleteService",
-                "servicediscovery:ListInstances",
-                "servicediscovery:RegisterInstance",
-                "servicediscovery:DeregisterInstance",
-                "servicediscovery:ListTagsForResource",
-                "servicediscovery:TagResource",
-            ],
+            actions=["servicediscovery:GetService", "servicediscovery:DeleteService"],
             resources=[cloud_map_services],
+        ),
+        iam.PolicyStatement(
+            # No resource-level support (Service Authorization Reference): evaluated against "*". The tag write
+            # happens on CreateService with Tags; dagster-cloud's tag keys all start with "dagster/".
+            sid="CodeServerDnsCallsWithoutResourceScope",
+            actions=["servicediscovery:ListTagsForResource"],
+            resources=["*"],
+        ),
+        iam.PolicyStatement(
+            sid="TagCodeServerDnsServicesOnCreate",
+            actions=["servicediscovery:TagResource"],
+            resources=["*"],
+            conditions={"ForAllValues:StringLike": {"aws:TagKeys": ["dagster/*"]}},
+        ),
+        iam.PolicyStatement(
+            # Listed with resource "*" by Cloud Map's permissions reference; the condition keeps it to this account's
+            # services whichever way IAM evaluates it.
+            sid="ListCodeServerDnsInstances",
+            actions=["servicediscovery:ListInstances", "servicediscovery:DeregisterInstance"],
+            resources=["*"],
+            conditions={"ArnLike": {"servicediscovery:ServiceArn": cloud_map_services}},
         ),
         iam.PolicyStatement(
             sid="CodeServerDnsRecords",
@@ -117,7 +156,11 @@ def agent_statements(
             resources=[log_group_arn(scope, workload_log_group.log_group_name, stream="*")],
         ),
         tagged_secrets_statement(
-            scope, sid="DescribeSecretsTaggedForCodeLocations", actions=["secretsmanager:DescribeSecret"], tag=secrets_tag
+            scope,
+            sid="DescribeSecretsTaggedForCodeLocations",
+            actions=["secretsmanager:DescribeSecret"],
+            tag=secrets_tag,
+            value=secrets_tag_value,
         ),
     ]
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import jsii
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -33,6 +33,8 @@ DLQ_RETENTION = Duration.days(14)
 RELAY_BATCH_SIZE = 5
 RELAY_TIMEOUT = Duration.seconds(90)
 QUEUE_VISIBILITY_TIMEOUT = Duration.seconds(6 * 90)
+RELAY_RESERVED_CONCURRENCY = 5
+WEBHOOK_RESERVED_CONCURRENCY = 5
 
 
 def powertools_layer(scope: Construct, construct_id: str) -> lambda_.ILayerVersion:
@@ -41,6 +43,36 @@ def powertools_layer(scope: Construct, construct_id: str) -> lambda_.ILayerVersi
         scope, f"/aws/service/powertools/python/x86_64/{PYTHON_VERSION}/{POWERTOOLS_VERSION}"
     )
     return lambda_.LayerVersion.from_layer_version_arn(scope, construct_id, arn)
+
+
+@jsii.implements(events.IRuleTarget)
+class QueueTarget:
+    """An SQS target that admits exactly the rules bound to it: ``sqs:SendMessage`` only, with ``aws:SourceArn`` equal
+    to the rule's ARN, on the queue and on its dead-letter queue. (CDK's ``SqsQueue`` target admits every rule of the
+    account and grants more than SendMessage.) The queues' key must admit the rule separately."""
+
+    def __init__(self, queue: sqs.IQueue, *, dead_letter_queue: sqs.IQueue | None = None, retry_attempts: int = 185) -> None:
+        self._queue = queue
+        self._dead_letter_queue = dead_letter_queue
+        self._retry_attempts = retry_attempts
+
+    def bind(self, rule: events.IRule, id=None) -> events.RuleTargetConfig:
+        for queue in filter(None, (self._queue, self._dead_letter_queue)):
+            queue.add_to_resource_policy(
+                iam.PolicyStatement(
+                    principals=[iam.ServicePrincipal("events.amazonaws.com")],
+                    actions=["sqs:SendMessage"],
+                    resources=[queue.queue_arn],
+                    conditions={"ArnEquals": {"aws:SourceArn": rule.rule_arn}},
+                )
+            )
+        return events.RuleTargetConfig(
+            arn=self._queue.queue_arn,
+            dead_letter_config=events.CfnRule.DeadLetterConfigProperty(arn=self._dead_letter_queue.queue_arn)
+            if self._dead_letter_queue
+            else None,
+            retry_policy=events.CfnRule.RetryPolicyProperty(maximum_retry_attempts=self._retry_attempts),
+        )
 
 
 def lambda_role(scope: Construct, construct_id: str, log_group: logs.ILogGroup, purpose: str) -> iam.Role:
@@ -75,8 +107,16 @@ class AlertPipeline(Construct):
         queue_name: str | None = None,
         key_alias: str | None = None,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
+        relay_reserved_concurrency: int = RELAY_RESERVED_CONCURRENCY,
+        webhook_reserved_concurrency: int = WEBHOOK_RESERVED_CONCURRENCY,
     ) -> None:
+        """``relay_reserved_concurrency``: executions reserved for the relay (capacity no other function can take;
+        also the event source's maximum concurrency, at least 2). ``webhook_reserved_concurrency``: the most executions
+        the public webhook may use, so a flood of requests can neither starve the account nor delay the relay."""
         super().__init__(scope, construct_id)
+        if relay_reserved_concurrency < 2 or webhook_reserved_concurrency < 1:
+            raise ValueError("the relay needs at least 2 reserved executions (SQS minimum), the webhook at least 1")
+        self._webhook_reserved_concurrency = webhook_reserved_concurrency
         stack = Stack.of(self)
         self.key = kms.Key(
             self,
@@ -95,20 +135,31 @@ class AlertPipeline(Construct):
             enable_key_rotation=True,
             removal_policy=removal_policy,
         )
-        for key, services in (
-            (self.topic_key, ("cloudwatch.amazonaws.com", "ses.amazonaws.com")),
-            (self.key, ("events.amazonaws.com",)),
-        ):
-            for service in services:
-                key.add_to_resource_policy(
-                    iam.PolicyStatement(
-                        sid=f"Publish via {service.split('.')[0]}",
-                        principals=[iam.ServicePrincipal(service)],
-                        actions=["kms:GenerateDataKey*", "kms:Decrypt"],
-                        resources=["*"],
-                        conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
-                    )
-                )
+        # CloudWatch alarms are admitted by name where they are created (``allow_alarm_publishing``).
+        self.topic_key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="Publish via ses",
+                principals=[iam.ServicePrincipal("ses.amazonaws.com")],
+                actions=["kms:GenerateDataKey*", "kms:Decrypt"],
+                resources=["*"],
+                conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
+            )
+        )
+        # EventBridge rules of this platform are named with this prefix: only they may use the queues' key. A name,
+        # not a reference: the rules target queues this key encrypts, so a reference would be circular.
+        self.rule_name_prefix = f"dagster-{environment_name}-"
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="Publish via events",
+                principals=[iam.ServicePrincipal("events.amazonaws.com")],
+                actions=["kms:GenerateDataKey*", "kms:Decrypt"],
+                resources=["*"],
+                conditions={
+                    "ArnLike": {"aws:SourceArn": stack.format_arn(service="events", resource="rule", resource_name=f"{self.rule_name_prefix}*")},
+                    "StringEquals": {"aws:SourceAccount": stack.account},
+                },
+            )
+        )
 
         self.dead_letter_queue = sqs.Queue(
             self,
@@ -150,6 +201,7 @@ class AlertPipeline(Construct):
             self.ecs_rule = events.Rule(
                 self,
                 "StoppedTasks",
+                rule_name=f"{self.rule_name_prefix}stopped-tasks",
                 description="ECS tasks of the Dagster cluster that stopped abnormally (non-zero exit, OOM, failed start)",
                 event_pattern=events.EventPattern(
                     source=["aws.ecs"],
@@ -164,7 +216,7 @@ class AlertPipeline(Construct):
                         ],
                     },
                 ),
-                targets=[targets.SqsQueue(self.queue, dead_letter_queue=self.dead_letter_queue, retry_attempts=185)],
+                targets=[QueueTarget(self.queue, dead_letter_queue=self.dead_letter_queue, retry_attempts=185)],
             )
 
         # Dedup markers, per-destination delivery records and per-asset SLA state, all with TTL.
@@ -213,7 +265,8 @@ class AlertPipeline(Construct):
             environment=environment,
             log_group=relay_logs,
             tracing=lambda_.Tracing.ACTIVE,
-            reserved_concurrent_executions=None,
+            # Reserved: a flood elsewhere in the account (or at the webhook) cannot take the relay's capacity.
+            reserved_concurrent_executions=relay_reserved_concurrency,
         )
         self.relay.add_event_source(
             sources.SqsEventSource(
@@ -221,6 +274,8 @@ class AlertPipeline(Construct):
                 batch_size=RELAY_BATCH_SIZE,
                 max_batching_window=Duration.seconds(5),
                 report_batch_item_failures=True,
+                # Never more pollers than reserved executions: SQS would otherwise see throttles and count receives.
+                max_concurrency=relay_reserved_concurrency,
             )
         )
         acknowledge(
@@ -309,6 +364,7 @@ class AlertPipeline(Construct):
             },
             log_group=webhook_logs,
             tracing=lambda_.Tracing.ACTIVE,
+            reserved_concurrent_executions=self._webhook_reserved_concurrency,
         )
         self.queue.grant_send_messages(self.webhook)
         acknowledge(

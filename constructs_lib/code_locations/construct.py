@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
+from typing import Sequence
+
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
@@ -10,7 +12,7 @@ from constructs import Construct
 
 from ..config import CodeLocationSettings
 from ..nag import acknowledge_wildcards
-from ..secrets import secret_arn, tagged_secrets_statement
+from ..secrets import SecretReference, deny_secrets, secret_arn_prefix, secret_iam_resource, tagged_secrets_statement
 from ..workload import ecs_tasks_principal
 from .rendering import execution_role_env, render_container_context, repository_name, task_role_env
 
@@ -85,6 +87,7 @@ class DagsterCodeLocation(Construct):
         repository: ecr.IRepository,
         workload_log_group: logs.ILogGroup,
         shared_secrets_tag: str,
+        denied_secret_arns: Sequence[str] = (),
     ) -> None:
         super().__init__(scope, construct_id)
         self.location_name = location_name
@@ -110,22 +113,31 @@ class DagsterCodeLocation(Construct):
                     sid="ReadNamedSecrets",
                     actions=["secretsmanager:GetSecretValue"],
                     # Secrets Manager appends six random characters to every secret ARN.
-                    resources=sorted({secret_arn(self, f"{name}-??????") for name in settings.secrets.values()}),
+                    resources=sorted({secret_iam_resource(self, SecretReference.parse(value)) for value in settings.secrets.values()}),
                 )
             )
         for index, tag in enumerate(sorted({shared_secrets_tag, *settings.secrets_tags})):
             self.execution_role.add_to_policy(
                 tagged_secrets_statement(
-                    self, sid=f"ReadSecretsTagged{index}", actions=["secretsmanager:GetSecretValue"], tag=tag
+                    self,
+                    sid=f"ReadSecretsTagged{index}",
+                    actions=["secretsmanager:GetSecretValue"],
+                    tag=tag,
+                    value=environment_name,
                 )
             )
+        deny_secrets(self.execution_role, self.task_role, arns=denied_secret_arns)
         acknowledge_wildcards(
             self.execution_role,
             "Named secrets end in the six random characters Secrets Manager appends; tagged secrets are chosen "
             "at run time and limited by a ResourceTag condition; ECS creates one log stream per task.",
         )
 
-        self.container_context = render_container_context(environment_name, location_name, settings)
+        stack = Stack.of(self)
+        self.container_context = render_container_context(
+            environment_name, location_name, settings,
+            secret_arn_prefix=secret_arn_prefix(stack.partition, stack.region, stack.account),
+        )
         self.agent_environment = {
             task_role_env(location_name): self.task_role.role_arn,
             execution_role_env(location_name): self.execution_role.role_arn,

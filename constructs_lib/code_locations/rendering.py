@@ -19,7 +19,8 @@ from ..yaml_text import dump_yaml
 
 from dagster_platform import limits as platform_limits
 
-from ..config import CodeLocationSettings, EnvironmentConfig
+from ..config import CodeLocationSettings, ConfigError, EnvironmentConfig
+from ..secrets_reference import SecretReference, secret_arn_prefix
 
 RUN_POLICY_SCHEMA_VERSION = 1
 
@@ -47,8 +48,11 @@ def _resources(size, ephemeral_storage_gib: int | None = None) -> dict[str, Any]
     return resources
 
 
-def render_container_context(environment: str, location: str, settings: CodeLocationSettings) -> dict[str, Any]:
-    """The ``container_context.ecs`` block of one location."""
+def render_container_context(
+    environment: str, location: str, settings: CodeLocationSettings, *, secret_arn_prefix: str | None = None
+) -> dict[str, Any]:
+    """The ``container_context.ecs`` block of one location. ``secret_arn_prefix``
+    (``arn:<partition>:secretsmanager:<region>:<account>:secret:``) turns secret names into the ARNs ECS requires."""
     tags = [
         {"key": platform_limits.TAG_ALERT_TEAM, "value": settings.alert_team},
         {"key": "dagster-platform:location", "value": location},
@@ -65,13 +69,33 @@ def render_container_context(environment: str, location: str, settings: CodeLoca
         + [f"DAGSTER_PLATFORM_LOCATION={location}", f"DAGSTER_PLATFORM_DEFAULT_ALERT_TEAM={settings.alert_team}"],
     }
     if settings.secrets:
-        ecs["secrets"] = [{"name": env, "valueFrom": secret} for env, secret in sorted(settings.secrets.items())]
+        ecs["secrets"] = [
+            {"name": env, "valueFrom": _value_from(environment, location, env, secret, secret_arn_prefix)}
+            for env, secret in sorted(settings.secrets.items())
+        ]
     if settings.secrets_tags:
         ecs["secrets_tags"] = list(settings.secrets_tags)
     return {"ecs": ecs}
 
 
-def render_dagster_cloud_yaml(config: EnvironmentConfig) -> str:
+def _value_from(environment: str, location: str, env: str, secret: str, arn_prefix: str | None) -> str:
+    """ECS reads a ``valueFrom`` that is not a Secrets Manager ARN as an SSM parameter: always render the ARN."""
+    reference = SecretReference.parse(secret)
+    if reference.arn is None and (arn_prefix is None or "${Token[" in arn_prefix):
+        raise ConfigError(
+            [
+                f"config/{environment}.yaml: code_locations.{location}.secrets.{env} = {secret!r}: a secret given by "
+                "name needs the environment's account and region to become the ARN ECS requires; set account and "
+                "region, or give the secret's full ARN"
+            ]
+        )
+    return reference.value_from(arn_prefix or "")
+
+
+def render_dagster_cloud_yaml(config: EnvironmentConfig, *, account: str | None = None, region: str | None = None) -> str:
+    """``account``/``region`` default to the environment file's (the stage passes the CLI's defaults too)."""
+    account, region = account or config.account, region or config.region
+    arn_prefix = secret_arn_prefix("aws-cn" if region and region.startswith("cn-") else "aws", region, account) if account and region else None
     locations = []
     for name, settings in sorted(config.code_locations.items()):
         entry: dict[str, Any] = {
@@ -85,7 +109,7 @@ def render_dagster_cloud_yaml(config: EnvironmentConfig) -> str:
             }
         if settings.agent_queue:
             entry["agent_queue"] = settings.agent_queue
-        entry["container_context"] = render_container_context(config.name, name, settings)
+        entry["container_context"] = render_container_context(config.name, name, settings, secret_arn_prefix=arn_prefix)
         locations.append(entry)
     header = (
         f"# dagster_cloud.yaml for environment '{config.name}', rendered at synth from config/{config.name}.yaml.\n"
