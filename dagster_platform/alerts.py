@@ -111,10 +111,19 @@ def _truncate(text: str, limit: int) -> str:
 
 
 def run_failure_alert(
-    run: DagsterRun, *, occurred_at: float, reasons: Iterable[str], env: AlertEnvironment
+    run: DagsterRun,
+    *,
+    occurred_at: float,
+    reasons: Iterable[str],
+    env: AlertEnvironment,
+    attempts: int = 1,
+    preface: Iterable[str] = (),
 ) -> DagsterAlert:
-    details = "\n".join(reason for reason in reasons if reason)
-    return _run_alert(run, "run_failure", "error", "failed", occurred_at=occurred_at, details=details, env=env)
+    """``attempts``: runs of the retry chain this (last) run ends, for the title; ``preface``:
+    lines before the failure reasons (which attempt, why it is sent before a retry)."""
+    details = "\n".join(line for line in (*preface, *reasons) if line)
+    outcome = f"failed after {attempts} attempts" if attempts > 1 else "failed"
+    return _run_alert(run, "run_failure", "error", outcome, occurred_at=occurred_at, details=details, env=env)
 
 
 def run_success_alert(run: DagsterRun, *, occurred_at: float, env: AlertEnvironment) -> DagsterAlert:

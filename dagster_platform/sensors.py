@@ -4,7 +4,10 @@
 
 They publish contract alerts (``alert_contract``) to the platform's alert relay:
 
-* ``<prefix>_run_failure``: every failed run of the location's jobs (``run_failure``);
+* ``<prefix>_run_failure``: each failed run of the location's jobs that will not be retried
+  (``run_failure``; the last attempt of a retried run says how many were made). At-least-once: its
+  cursor passes a failure only in a tick whose publish succeeded (``run_failures``). Silent when
+  the run policy's ``alerting.job_failure_alerts`` is ``dagster_plus``;
 * ``<prefix>_run_success``: successful runs tagged ``alert_on_success=true``, or every successful
   run of ``success_jobs`` when given (``run_success``);
 * ``<prefix>_asset_checks``: each failed asset check evaluation (``asset_check_failure``, severity
@@ -16,7 +19,9 @@ They publish contract alerts (``alert_contract``) to the platform's alert relay:
   evaluation while the asset fails its policy (lateness grows; the relay alerts when it crosses
   a team's threshold) and one with lateness 0 when it is fresh again.
 
-A publish failure raises, so the tick fails visibly in Dagster+ and its cursor does not move.
+A publish failure raises, so the tick fails visibly in Dagster+ (the ``TICK_FAILURE`` alert policy
+emails the platform team) and its cursor does not move. ``<prefix>_run_success`` is a Dagster run
+status sensor: its cursor moves even when the publish fails (success alerts are informational).
 """
 
 from __future__ import annotations
@@ -32,22 +37,23 @@ from dagster import (
     AssetKey,
     AssetSelection,
     DagsterEventType,
+    DagsterInstance,
     DagsterRun,
     DagsterRunStatus,
     DefaultSensorStatus,
     EventRecordsFilter,
     JobDefinition,
     RepositoryDefinition,
-    RunFailureSensorContext,
     RunStatusSensorContext,
+    RunsFilter,
     SensorDefinition,
     SensorEvaluationContext,
     SkipReason,
-    run_failure_sensor,
     run_status_sensor,
     sensor,
 )
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
+from dagster._core.event_api import RunStatusChangeRecordsFilter
 from dagster._time import get_current_timestamp
 
 from dagster_platform import limits
@@ -61,7 +67,17 @@ from dagster_platform.alerts import (
     run_success_alert,
 )
 from dagster_platform.freshness import FreshnessState, evaluate_freshness_policy
+from dagster_platform.policy import PolicyError, active_policy
 from dagster_platform.publish import AlertPublisher, publisher_from_environment
+from dagster_platform.run_failures import (
+    TAG_PARENT_RUN_ID,
+    TAG_WILL_RETRY,
+    Attempts,
+    Decision,
+    FailureCursor,
+    cursor_summary,
+    decide,
+)
 
 #: Run tag that opts a job's successful runs into ``run_success`` alerts.
 TAG_ALERT_ON_SUCCESS = "alert_on_success"
@@ -82,6 +98,8 @@ def platform_alert_sensors(
     minimum_interval_seconds: int = 30,
     freshness_interval_seconds: int = 300,
     max_events_per_tick: int = 500,
+    retry_settle_seconds: float = 30,
+    retry_grace_seconds: float = 600,
     default_status: DefaultSensorStatus | None = None,
     publisher: AlertPublisher | PublisherFactory | None = None,
 ) -> list[SensorDefinition]:
@@ -92,6 +110,8 @@ def platform_alert_sensors(
     ``default_status`` defaults to RUNNING in Dagster+ (``DAGSTER_CLOUD_DEPLOYMENT_NAME`` is set)
     and STOPPED elsewhere, so ``dagster dev`` does not tick sensors that have nowhere to publish.
     ``publisher`` replaces the relay destination from the environment (tests, custom sinks).
+    ``retry_settle_seconds`` and ``retry_grace_seconds``: how long a failed run waits for Dagster's
+    retry decision and for its retry to start before it is alerted anyway (``run_failures``).
     """
     publish = _publisher_factory(publisher)
     if default_status is None:
@@ -100,7 +120,14 @@ def platform_alert_sensors(
         )
     sensors = [
         _run_failure_sensor(
-            f"{name_prefix}_run_failure", monitored_jobs, minimum_interval_seconds, default_status, publish
+            f"{name_prefix}_run_failure",
+            monitored_jobs,
+            minimum_interval_seconds,
+            max_events_per_tick,
+            retry_settle_seconds,
+            retry_grace_seconds,
+            default_status,
+            publish,
         )
     ]
     if success_alerts:
@@ -151,40 +178,143 @@ def _end_time(context: RunStatusSensorContext) -> float:
     return get_current_timestamp()
 
 
-def _failure_reasons(context: RunFailureSensorContext) -> list[str]:
-    reasons = [context.failure_event.message or ""]
-    for event in context.get_step_failure_events():
-        error = getattr(event.event_specific_data, "error", None)
-        # Dagster wraps the user's exception in DagsterExecutionStepExecutionError: report the cause
-        while error is not None and error.cause is not None:
-            error = error.cause
-        message = error.message.strip() if error is not None else (event.message or "")
-        reasons.append(f"step {event.step_key}: {message}")
+def _innermost_message(event_specific_data: Any, fallback: str) -> str:
+    error = getattr(event_specific_data, "error", None)
+    # Dagster wraps the user's exception in DagsterExecutionStepExecutionError: report the cause
+    while error is not None and error.cause is not None:
+        error = error.cause
+    return error.message.strip() if error is not None else fallback
+
+
+def _failure_reasons(instance: DagsterInstance, run_id: str) -> list[str]:
+    """The run's failure message, then each failed step with its (innermost) error."""
+    reasons: list[str] = []
+    for entry in instance.all_logs(run_id, of_type={DagsterEventType.RUN_FAILURE, DagsterEventType.STEP_FAILURE}):
+        event = entry.dagster_event
+        if event is None:
+            continue
+        if event.event_type == DagsterEventType.RUN_FAILURE:
+            reasons.insert(0, event.message or "")
+        else:
+            reasons.append(f"step {event.step_key}: {_innermost_message(event.event_specific_data, event.message or '')}")
     return reasons
+
+
+def _location_of(run: DagsterRun) -> tuple[str | None, str | None]:
+    origin = run.remote_job_origin
+    if origin is None:
+        return None, None
+    return origin.repository_origin.code_location_origin.location_name, origin.repository_origin.repository_name
+
+
+def _is_ours(run: DagsterRun, context: SensorEvaluationContext, job_names: frozenset[str] | None) -> bool:
+    """A run of this code location (like Dagster's run status sensors), of a monitored job."""
+    if job_names is not None and run.job_name not in job_names:
+        return False
+    sensor_location = context.code_location_origin.location_name if context.code_location_origin else None
+    if sensor_location is None:
+        return True  # evaluated outside a code location (tests, build_sensor_context)
+    run_location, run_repository = _location_of(run)
+    return run_location == sensor_location and run_repository == context.repository_name
+
+
+def _job_failure_path() -> str:
+    try:
+        return active_policy().job_failure_alerts
+    except PolicyError:
+        return "relay"  # an unreadable policy must not silence failures; the tag helpers report it
+
+
+def _newest_failure_storage_id(instance: DagsterInstance) -> int:
+    newest = instance.fetch_run_status_changes(DagsterEventType.RUN_FAILURE, limit=1, ascending=False).records
+    return newest[0].storage_id if newest else -1
 
 
 def _run_failure_sensor(
     name: str,
     monitored_jobs: Sequence[MonitoredJob] | None,
     interval: int,
+    max_events: int,
+    settle_seconds: float,
+    retry_grace_seconds: float,
     default_status: DefaultSensorStatus,
     publish: PublisherFactory,
 ) -> SensorDefinition:
-    @run_failure_sensor(
+    job_names = frozenset(job.name for job in monitored_jobs) if monitored_jobs else None
+
+    @sensor(
         name=name,
-        monitored_jobs=list(monitored_jobs) if monitored_jobs else None,
         minimum_interval_seconds=interval,
         default_status=default_status,
-        description="Publishes a run_failure alert to the platform alert relay for each failed run.",
+        description=(
+            "Publishes a run_failure alert to the platform alert relay for each failed run that will not be "
+            "retried; its cursor moves only after the relay's queue accepted the alerts."
+        ),
     )
-    def _sensor(context: RunFailureSensorContext) -> None:
-        alert = run_failure_alert(
-            context.dagster_run,
-            occurred_at=_end_time(context),
-            reasons=_failure_reasons(context),
-            env=AlertEnvironment.from_environment(),
+    def _sensor(context: SensorEvaluationContext) -> SkipReason:
+        instance = context.instance
+        cursor = FailureCursor.parse(context.cursor)
+        if _job_failure_path() != "relay":
+            # Dagster+ JOB_FAILURE policies alert; keep the cursor current so a switch back does not replay
+            context.update_cursor(FailureCursor(after=_newest_failure_storage_id(instance)).dump())
+            return SkipReason("job failures alert through Dagster+ policies (alerting.job_failure_alerts: dagster_plus)")
+        if cursor.after is None:
+            start = _newest_failure_storage_id(instance)
+            context.update_cursor(FailureCursor(after=start).dump())
+            return SkipReason(f"started after run failure event {start}; later failures will be published")
+
+        events = instance.fetch_run_status_changes(
+            RunStatusChangeRecordsFilter(event_type=DagsterEventType.RUN_FAILURE, after_storage_id=cursor.after),
+            limit=max_events,
+            ascending=True,
+        ).records
+        now = get_current_timestamp()
+        candidates = dict(cursor.waiting)
+        for event in events:
+            candidates.setdefault(event.event_log_entry.run_id, now)
+        records = (
+            {record.dagster_run.run_id: record for record in instance.get_run_records(RunsFilter(run_ids=list(candidates)))}
+            if candidates
+            else {}
         )
-        publish().publish([alert])
+        env = AlertEnvironment.from_environment()
+        alerts: list[DagsterAlert] = []
+        waiting: dict[str, float] = {}
+        for run_id, first_seen in candidates.items():
+            record = records.get(run_id)
+            if record is None or not _is_ours(record.dagster_run, context, job_names):
+                continue  # deleted, or another location's run
+            run = record.dagster_run
+            verdict = decide(
+                run,
+                first_seen=first_seen,
+                now=now,
+                has_retry_run=bool(instance.get_run_ids(RunsFilter(tags={TAG_PARENT_RUN_ID: run_id}), limit=1))
+                if run.tags.get(TAG_WILL_RETRY, "").lower() == "true"
+                else False,
+                retries_enabled=instance.run_retries_enabled,
+                settle_seconds=settle_seconds,
+                retry_grace_seconds=retry_grace_seconds,
+            )
+            if verdict.decision == Decision.WAIT:
+                waiting[run_id] = first_seen
+            elif verdict.decision == Decision.ALERT:
+                attempts = Attempts.of(run)
+                alerts.append(
+                    run_failure_alert(
+                        run,
+                        occurred_at=record.end_time or now,
+                        reasons=_failure_reasons(instance, run_id),
+                        env=env,
+                        attempts=attempts.number,
+                        preface=(attempts.describe(), verdict.note),
+                    )
+                )
+        if alerts:
+            publish().publish(alerts)  # raises: the tick fails and the cursor stays where it was
+        after = events[-1].storage_id if events else cursor.after
+        context.update_cursor(FailureCursor(after=after, waiting=waiting).dump())
+        return SkipReason(cursor_summary(len(alerts), len(events), len(waiting)))
 
     return _sensor
 

@@ -1,5 +1,5 @@
 """The whole alert path, across both sides, with the real pieces: a Dagster job fails, the
-platform's run-failure sensor publishes the contract message to the alert queue (moto SQS), the
+platform's run-failure sensor (ticked as the daemon would) publishes the contract message to the alert queue (moto SQS), the
 relay Lambda's handler reads that message with the routes.json the CDK asset ships for dev, and the
 team named by the job's ``alert_team`` tag receives the email (moto SES)."""
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import boto3
 import pytest
-from dagster import Definitions, build_run_status_sensor_context, instance_for_test, job, op
+from dagster import Definitions, build_sensor_context, instance_for_test, job, op
 from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
@@ -69,17 +69,18 @@ def test_a_failed_run_reaches_its_teams_inbox_through_sensor_queue_and_relay(syn
     monkeypatch.setenv("DAGSTER_PLATFORM_ALERT_QUEUE_URL", queue_url)
 
     sensors = {sensor.name: sensor for sensor in platform_alert_sensors()}
-    Definitions(jobs=[nightly_orders], sensors=list(sensors.values()))
+    repository = Definitions(jobs=[nightly_orders], sensors=list(sensors.values())).get_repository_def()
+    failure_sensor = sensors["platform_alerts_run_failure"]
+
+    def tick(instance, cursor):
+        with build_sensor_context(instance=instance, repository_def=repository, cursor=cursor) as context:
+            return failure_sensor.evaluate_tick(context).cursor
+
     with instance_for_test() as instance:
+        cursor = tick(instance, None)  # the sensor starts after the newest failure
         result = nightly_orders.execute_in_process(instance=instance, raise_on_error=False)
         assert not result.success
-        context = build_run_status_sensor_context(
-            sensor_name="platform_alerts_run_failure",
-            dagster_event=result.get_run_failure_event(),
-            dagster_instance=instance,
-            dagster_run=result.dagster_run,
-        ).for_run_failure()
-        sensors["platform_alerts_run_failure"](context)
+        tick(instance, cursor)
 
     sqs = boto3.client("sqs")
     messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, AttributeNames=["All"])["Messages"]

@@ -192,21 +192,25 @@ def tick(
 # --- runs -------------------------------------------------------------------------------------------
 
 
+def started(sensor: SensorDefinition, instance: DagsterInstance, repository: RepositoryDefinition) -> str:
+    """The cursor of a sensor's first tick (it starts after the newest stored event)."""
+    first = tick(sensor, instance, repository, cursor=None)
+    assert first.skip_message.startswith("started after")
+    return first.cursor
+
+
 def test_run_failure_alert_carries_the_run_and_routes_by_its_team(
-    instance: DagsterInstance, queue_url: str
+    instance: DagsterInstance, queue_url: str, repository: RepositoryDefinition
 ) -> None:
+    sensor = SENSORS["platform_alerts_run_failure"]
+    cursor = started(sensor, instance, repository)
     result = failing_job.execute_in_process(instance=instance, raise_on_error=False)
     assert not result.success
-    context = build_run_status_sensor_context(
-        sensor_name="platform_alerts_run_failure",
-        dagster_event=result.get_run_failure_event(),
-        dagster_instance=instance,
-        dagster_run=result.dagster_run,
-    ).for_run_failure()
 
-    SENSORS["platform_alerts_run_failure"](context)
+    published = tick(sensor, instance, repository, cursor)
 
     [(alert, attributes)] = received(queue_url)
+    assert published.skip_message.startswith("published 1 alert(s) from 1 failure event(s)")
     run_id = result.run_id
     assert alert.kind == "run_failure"
     assert alert.severity == "error"
@@ -225,32 +229,35 @@ def test_run_failure_alert_carries_the_run_and_routes_by_its_team(
     ]
     assert "step explode: ValueError: boom: upstream file missing" in alert.details
     assert attributes == {"kind": "run_failure", "severity": "error", "team": "ml"}
+    # published once: the next tick has nothing new
+    assert tick(sensor, instance, repository, published.cursor).skip_message.startswith("published 0 alert(s)")
+    assert received(queue_url) == []
 
 
 def test_a_run_without_a_team_tag_goes_to_the_location_team(
-    instance: DagsterInstance, queue_url: str, policy_path: Path, monkeypatch: pytest.MonkeyPatch
+    instance: DagsterInstance,
+    queue_url: str,
+    repository: RepositoryDefinition,
+    policy_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("DAGSTER_PLATFORM_RUN_POLICY", str(policy_path))
-    result = failing_job_without_team.execute_in_process(instance=instance, raise_on_error=False)
-    context = build_run_status_sensor_context(
-        sensor_name="platform_alerts_run_failure",
-        dagster_event=result.get_run_failure_event(),
-        dagster_instance=instance,
-        dagster_run=result.dagster_run,
-    ).for_run_failure()
+    sensor = SENSORS["platform_alerts_run_failure"]
+    cursor = started(sensor, instance, repository)
+    failing_job_without_team.execute_in_process(instance=instance, raise_on_error=False)
 
-    SENSORS["platform_alerts_run_failure"](context)
+    tick(sensor, instance, repository, cursor)
 
     [(alert, _)] = received(queue_url)
     assert "alert_team" not in alert.tags
     assert alert.team == "data-eng"  # locations.analytics.alert_team in the policy
 
-    # the container context's own variables, without a policy file
+    # the container context's own variables, without a policy file (same cursor: the same failure)
     monkeypatch.delenv("DAGSTER_PLATFORM_RUN_POLICY")
     monkeypatch.delenv("DAGSTER_CLOUD_LOCATION_NAME")
     monkeypatch.setenv("DAGSTER_PLATFORM_LOCATION", "forecasting")
     monkeypatch.setenv("DAGSTER_PLATFORM_DEFAULT_ALERT_TEAM", "ml")
-    SENSORS["platform_alerts_run_failure"](context)
+    tick(sensor, instance, repository, cursor)
 
     [(alert, _)] = received(queue_url)
     assert (alert.location, alert.team) == ("forecasting", "ml")
@@ -277,21 +284,17 @@ def test_success_alerts_only_for_opted_in_runs(instance: DagsterInstance, queue_
 
 
 def test_a_publish_failure_fails_the_tick(
-    instance: DagsterInstance, queue_url: str, monkeypatch: pytest.MonkeyPatch
+    instance: DagsterInstance, queue_url: str, repository: RepositoryDefinition, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(
         "DAGSTER_PLATFORM_ALERT_QUEUE_URL", queue_url.replace("dagster-alerts", "deleted-queue")
     )
-    result = failing_job.execute_in_process(instance=instance, raise_on_error=False)
-    context = build_run_status_sensor_context(
-        sensor_name="platform_alerts_run_failure",
-        dagster_event=result.get_run_failure_event(),
-        dagster_instance=instance,
-        dagster_run=result.dagster_run,
-    ).for_run_failure()
+    sensor = SENSORS["platform_alerts_run_failure"]
+    cursor = started(sensor, instance, repository)
+    failing_job.execute_in_process(instance=instance, raise_on_error=False)
 
-    with pytest.raises(AlertPublishError, match=r"cannot send alerts to SQS queue .*deleted-queue"):
-        SENSORS["platform_alerts_run_failure"](context)
+    with pytest.raises(Exception, match=r"cannot send alerts to SQS queue .*deleted-queue"):
+        tick(sensor, instance, repository, cursor)
 
 
 # --- asset checks and freshness ---------------------------------------------------------------------
@@ -485,7 +488,9 @@ def test_run_sharded_storage_fails_the_check_sensor_with_a_reason(repository: Re
         tick(SENSORS["platform_alerts_asset_checks"], sharded, repository, cursor=None)
 
 
-def test_a_custom_publisher_replaces_the_relay(instance: DagsterInstance) -> None:
+def test_a_custom_publisher_replaces_the_relay(
+    instance: DagsterInstance, repository: RepositoryDefinition
+) -> None:
     class Collector:
         def __init__(self) -> None:
             self.alerts: list[DagsterAlert] = []
@@ -497,15 +502,9 @@ def test_a_custom_publisher_replaces_the_relay(instance: DagsterInstance) -> Non
     [failure_sensor] = platform_alert_sensors(
         success_alerts=False, asset_check_alerts=False, freshness_alerts=False, publisher=collector
     )
+    cursor = started(failure_sensor, instance, repository)
     result = failing_job.execute_in_process(instance=instance, raise_on_error=False)
-    failure_sensor(
-        build_run_status_sensor_context(
-            sensor_name=failure_sensor.name,
-            dagster_event=result.get_run_failure_event(),
-            dagster_instance=instance,
-            dagster_run=result.dagster_run,
-        ).for_run_failure()
-    )
+    tick(failure_sensor, instance, repository, cursor)
 
     assert [(alert.kind, alert.run_id, alert.links) for alert in collector.alerts] == [
         ("run_failure", result.run_id, ())  # no Dagster+ URL in this environment: no links
