@@ -99,7 +99,7 @@ def main(
 
     if args.command == "check":
         return _check(args.definitions, loaded.repository, policy, location, out, loaded.sources)
-    return _explain(args, loaded.repository, policy, location, out, err)
+    return _explain(args, loaded.repository, policy, location, out, err, loaded.sources)
 
 
 def _check(
@@ -128,11 +128,12 @@ def _explain(
     location: LocationDefaults | None,
     out: TextIO,
     err: TextIO,
+    sources: Sequence[str] = (),
 ) -> int:
     from dagster_platform.explain import UnknownJob, explain_job
 
     try:
-        explanation = explain_job(repository, args.job, policy, location)
+        explanation = explain_job(repository, args.job, policy, location, sources=sources)
     except UnknownJob as exc:
         print(f"error: {args.definitions}: {exc.args[0]}", file=err)
         return EXIT_VIOLATIONS

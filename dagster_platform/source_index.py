@@ -59,6 +59,8 @@ class RetryRequestedCall:
     #: The literal ``max_retries``; None when computed at run time; 1 (Dagster's default) if absent.
     max_retries: int | None
     expression: str
+    #: The innermost function the call is written in (an op's or asset's compute function).
+    function: str | None = None
 
 
 @functools.lru_cache(maxsize=256)
@@ -128,6 +130,7 @@ class DefinitionIndex:
                     for target in node.targets:
                         if isinstance(target, ast.Name):
                             lines.setdefault(target.id, SourceLine(path, node.lineno))
+            _partitioned_schedules(tree, path, lines)
         return cls(lines)
 
     def find(self, *names: str) -> SourceLine | None:
@@ -137,6 +140,29 @@ class DefinitionIndex:
         return None
 
 
+def _partitioned_schedules(tree: ast.Module, path: str, lines: dict[str, SourceLine]) -> None:
+    """``build_schedule_from_partitioned_job(job_var)`` names its schedule ``<job name>_schedule``."""
+    aliases: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
+            named = _string_name(node.value)
+            for target in node.targets:
+                if named and isinstance(target, ast.Name):
+                    aliases[target.id] = named
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            aliases.setdefault(node.name, node.name)
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Call)
+            and _callee(node) == "build_schedule_from_partitioned_job"
+            and not any(k.arg == "name" for k in node.keywords)
+            and node.args
+            and isinstance(node.args[0], ast.Name)
+        ):
+            job_name = aliases.get(node.args[0].id, node.args[0].id)
+            lines.setdefault(f"{job_name}_schedule", SourceLine(path, node.lineno))
+
+
 def retry_requested_calls(paths: Iterable[str]) -> list[RetryRequestedCall]:
     """Every ``RetryRequested(...)`` in the files, in file and line order."""
     calls = []
@@ -144,6 +170,11 @@ def retry_requested_calls(paths: Iterable[str]) -> list[RetryRequestedCall]:
         tree = parse(path)
         if tree is None:
             continue
+        enclosing: dict[int, str] = {}
+        for function in ast.walk(tree):  # outer functions first, so inner ones overwrite
+            if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                for inner in ast.walk(function):
+                    enclosing[id(inner)] = function.name
         for node in ast.walk(tree):
             if not (isinstance(node, ast.Call) and _callee(node) == "RetryRequested"):
                 continue
@@ -159,7 +190,9 @@ def retry_requested_calls(paths: Iterable[str]) -> list[RetryRequestedCall]:
                 except ValueError:
                     literal = None
                 value = literal if isinstance(literal, int) and not isinstance(literal, bool) else None
-            calls.append(RetryRequestedCall(SourceLine(path, node.lineno), value, ast.unparse(node)))
+            calls.append(
+                RetryRequestedCall(SourceLine(path, node.lineno), value, ast.unparse(node), enclosing.get(id(node)))
+            )
     return sorted(calls, key=lambda c: (c.where.path, c.where.line))
 
 
