@@ -1,19 +1,29 @@
-"""The agent's dagster.yaml, checked by dagster-cloud's own schemas, and wired to the task definition."""
+"""The agent's dagster.yaml: checked at synth by Dagster's own loader (constructs_lib.dagster_files),
+its python_logs handlers built the way Dagster builds them, and wired to the task definition."""
 
 from __future__ import annotations
 
 import copy
+import logging
 
 import pytest
 import yaml
-from dagster._config import process_config, validate_config
-from dagster._core.errors import DagsterInvalidConfigError
-from dagster._core.instance.config import dagster_instance_config
-from dagster_cloud.workspace.ecs import EcsUserCodeLauncher
 
-from constructs_lib.agent.agent_config import ENV_AGENT_TOKEN, referenced_env_vars
+from constructs_lib.agent.agent_config import (
+    DAGSTER_HANDLER_CONFIG_KEYS,
+    ENV_AGENT_TOKEN,
+    AgentConfigError,
+    AgentConfigInputs,
+    referenced_env_vars,
+    render_agent_config,
+    to_yaml,
+)
+from constructs_lib.config import load_environments
+from constructs_lib.config.platform import PythonLogsSettings
+from constructs_lib.dagster_files import check_agent_instance
+from tests.support import CONFIG_DIR
 
-ENVIRONMENTS = ["dev", "prod"]
+ENVIRONMENTS = sorted(path.stem for path in CONFIG_DIR.glob("*.yaml"))
 #: Set by Fargate in every task, so the compute_logs block may read it without the task definition.
 FARGATE_PROVIDED_ENV = {"AWS_REGION"}
 
@@ -23,22 +33,18 @@ def rendered(synthesized, environment: str) -> dict:
     return yaml.safe_load(text)
 
 
-def validate_instance(tmp_path, document: dict) -> dict:
-    (tmp_path / "dagster.yaml").write_text(yaml.safe_dump(document))
-    config, instance_class = dagster_instance_config(str(tmp_path))
-    assert instance_class.__name__ == "DagsterCloudAgentInstance"
-    return config
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_every_environments_agent_file_loads_with_dagsters_own_loader(synthesized, environment):
+    text = (synthesized.outdir / "dagster" / environment / "dagster.yaml").read_text()
+    assert check_agent_instance(text) == []
+    assert rendered(synthesized, environment)["dagster_cloud_api"]["deployments"] == [environment]
 
 
 @pytest.mark.parametrize("environment", ENVIRONMENTS)
-def test_rendered_file_is_a_valid_dagster_cloud_agent_instance(synthesized, tmp_path, environment):
-    document = rendered(synthesized, environment)
-    config = validate_instance(tmp_path, document)
-    assert config["dagster_cloud_api"]["deployments"] == [environment]
+def test_launcher_config_resolves_with_deploy_time_values_as_the_agent_does(synthesized, monkeypatch, environment):
+    from dagster._config import process_config
+    from dagster_cloud.workspace.ecs import EcsUserCodeLauncher
 
-
-@pytest.mark.parametrize("environment", ENVIRONMENTS)
-def test_launcher_config_passes_the_ecs_launcher_schema_with_deploy_time_values(synthesized, monkeypatch, environment):
     launcher = rendered(synthesized, environment)["user_code_launcher"]
     assert (launcher["module"], launcher["class"]) == ("dagster_cloud.workspace.ecs", "EcsUserCodeLauncher")
     for name in referenced_env_vars(launcher["config"]):
@@ -49,14 +55,77 @@ def test_launcher_config_passes_the_ecs_launcher_schema_with_deploy_time_values(
     assert result.value["launch_type"] == "FARGATE"
 
 
-def test_unknown_keys_fail_both_schemas(synthesized, tmp_path):
+@pytest.mark.parametrize(
+    "break_it, expected",
+    [
+        (lambda d: d["user_code_launcher"]["config"].update(clusterr="typo"),
+         'user_code_launcher: Received unexpected config entry "clusterr" at the root.'),
+        (lambda d: d["agent_queues"].update(extra_queues=["typo"]),
+         'Received unexpected config entry "extra_queues" at path root:agent_queues.'),
+        (lambda d: d["python_logs"].update(dagster_handler_config={"version": 1}),
+         'Received unexpected config entry "version" at path root:python_logs:dagster_handler_config.'),
+        (lambda d: d["compute_logs"]["config"].update(buckett="typo"),
+         'compute_logs: Received unexpected config entry "buckett" at the root.'),
+    ],
+    ids=["launcher", "instance", "python_logs", "compute_logs"],
+)
+def test_the_check_names_what_dagster_refuses_in_one_line(synthesized, break_it, expected):
     document = copy.deepcopy(rendered(synthesized, "prod"))
-    document["user_code_launcher"]["config"]["clusterr"] = "typo"
-    assert not validate_config(EcsUserCodeLauncher.config_type(), document["user_code_launcher"]["config"]).success
-    document = copy.deepcopy(rendered(synthesized, "prod"))
-    document["agent_queues"]["extra_queues"] = ["typo"]
-    with pytest.raises(DagsterInvalidConfigError):
-        validate_instance(tmp_path, document)
+    break_it(document)
+    problems = check_agent_instance(yaml.safe_dump(document))
+    assert any(line.startswith(expected) for line in problems), problems
+    assert all("\n" not in line for line in problems)
+
+
+def inputs_with_handlers(handler_config: dict) -> AgentConfigInputs:
+    config = next(c for c in load_environments(CONFIG_DIR) if c.name == "prod")
+    agent = config.agent.model_copy(
+        update={"python_logs": PythonLogsSettings(level="INFO", dagster_handler_config=handler_config)}
+    )
+    return AgentConfigInputs(dagster=config.dagster, agent=agent, subnet_count=2, security_group_count=1,
+                             assign_public_ip=False)
+
+
+def test_handler_config_keys_are_exactly_those_of_dagsters_instance_schema():
+    from dagster._core.instance.config import dagster_instance_config_schema
+
+    handler_field = dagster_instance_config_schema()["python_logs"].config_type.fields["dagster_handler_config"]
+    assert set(handler_field.config_type.fields) == set(DAGSTER_HANDLER_CONFIG_KEYS)
+
+
+def test_a_valid_handler_config_renders_loads_and_builds_the_handlers_dagster_attaches(tmp_path):
+    from dagster import DagsterInstance
+    from dagster._core.instance.config import dagster_instance_config
+
+    handlers = {"handlers": {"console": {"class": "logging.StreamHandler", "level": "WARNING", "formatter": "plain"}},
+                "formatters": {"plain": {"format": "%(levelname)s %(message)s"}}}
+    text = to_yaml(render_agent_config(inputs_with_handlers(handlers)), "prod")
+    assert check_agent_instance(text) == []
+    (tmp_path / "dagster.yaml").write_text(text)
+    config, instance_class = dagster_instance_config(str(tmp_path))  # what the agent runs at start
+    assert instance_class.__name__ == "DagsterCloudAgentInstance"
+    assert config["python_logs"]["dagster_handler_config"] == handlers
+    # Dagster's own code turns the block into handlers (get_yaml_python_handlers, via logging.dictConfig).
+    instance = DagsterInstance.ephemeral(settings={"python_logs": config["python_logs"]})
+    [handler] = instance.get_yaml_python_handlers()
+    assert isinstance(handler, logging.StreamHandler) and handler.level == logging.WARNING
+    assert handler.formatter._fmt == "%(levelname)s %(message)s"
+
+
+@pytest.mark.parametrize("key", ["version", "disable_existing_loggers", "loggers", "root"])
+def test_a_full_logging_dictconfig_is_refused_at_render_naming_the_key(key):
+    handlers = {key: {} if key in ("loggers", "root") else 1, "handlers": {}}
+    with pytest.raises(AgentConfigError) as raised:
+        render_agent_config(inputs_with_handlers(handlers))
+    assert raised.value.lines == [
+        f"agent.python_logs.dagster_handler_config.{key}: not accepted by Dagster; allowed keys: "
+        "filters, formatters, handlers (Dagster adds version, disable_existing_loggers and the logger itself)"
+    ]
+
+
+def test_a_handler_section_that_is_not_a_mapping_is_refused_at_render():
+    with pytest.raises(AgentConfigError, match=r"dagster_handler_config.handlers = \['console'\]: must be a mapping"):
+        render_agent_config(inputs_with_handlers({"handlers": ["console"]}))
 
 
 def test_rendered_settings_follow_each_environment(synthesized):
