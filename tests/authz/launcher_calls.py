@@ -266,19 +266,23 @@ def build_world(config) -> PlatformWorld:
     bindings["workload_log_group"] = log_group
     bindings["workload_log_group_arn"] = f"arn:{PARTITION}:logs:{REGION}:{ACCOUNT}:log-group:{log_group}"
 
-    # Secrets: those locations name, one carrying the agent's secrets_tag, one per location secrets tag.
+    # Secrets: those the rendered container contexts reference, one carrying the agent's secrets_tag,
+    # one per location secrets tag.
+    dagster_cloud_yaml = yaml.safe_load(render_dagster_cloud_yaml(config))
     wanted: dict[str, list[dict[str, str]]] = {}
-    for settings in config.code_locations.values():
-        for secret_name in settings.secrets.values():
-            wanted.setdefault(secret_name, [])
-        for tag in settings.secrets_tags:
+    for entry in dagster_cloud_yaml["locations"]:
+        ecs_context = entry["container_context"]["ecs"]
+        for secret in ecs_context.get("secrets", []):
+            value_from = secret["valueFrom"]
+            name = value_from.split(":secret:", 1)[1].split(":", 1)[0] if ":secret:" in value_from else value_from
+            wanted.setdefault(name, [])
+        for tag in ecs_context.get("secrets_tags", []):
             wanted[f"dagster/{env_name}/tagged-{tag}"] = [{"Key": tag, "Value": "true"}]
     wanted[f"dagster/{env_name}/shared"] = [{"Key": config.agent.secrets_tag, "Value": "true"}]
     for secret_name, tags in sorted(wanted.items()):
         created = secrets.create_secret(Name=secret_name, SecretString="not-a-real-secret", Tags=tags)
         bindings[f"secret:{secret_name}"] = created["ARN"]
 
-    dagster_cloud_yaml = yaml.safe_load(render_dagster_cloud_yaml(config))
     for entry in dagster_cloud_yaml["locations"]:
         bindings[f"image:{entry['location_name']}"] = f"{entry['build']['registry']}:{IMAGE_TAG}"
 
