@@ -74,6 +74,7 @@ def _dup_team() -> str:
 
 
 LONG_KEY = "k" * 129
+LONG_URL = "https://intake.example.com/" + "a" * 980
 CATALOGUE: list[Case] = [
     # --- network ---------------------------------------------------------------------------------
     Case("cidr-host", changed(DEV, ("network.cidr", "10.41.7.0/16")),
@@ -191,7 +192,7 @@ CATALOGUE: list[Case] = [
           "/ _ + = . @ -; must be a secret name, name:json_key, or a full secret ARN (ending in the 6-character suffix) "
           "with optional :json_key"]),
     Case("token-jsonkey", changed(PROD, ("agent.token_secret.json_field", "a:b")),
-         ["agent.token_secret.json_field = 'a:b': String should match pattern '^[^:\\s]{1,256}$'"]),
+         ["agent.token_secret.json_field = 'a:b': must be a JSON key without ':' or spaces"]),
     # --- env vars --------------------------------------------------------------------------------
     Case("env-platform", changed(DEV, ("code_locations.analytics.env_vars.DAGSTER_PLATFORM_ENVIRONMENT", "x")),
          ["code_locations.analytics.env_vars.DAGSTER_PLATFORM_ENVIRONMENT = 'DAGSTER_PLATFORM_ENVIRONMENT': names "
@@ -205,6 +206,19 @@ CATALOGUE: list[Case] = [
     Case("env-secret", changed(PROD, ("code_locations.analytics.env_vars.WAREHOUSE_PASSWORD", "hunter2")),
          ["code_locations.analytics.secrets.WAREHOUSE_PASSWORD = 'dagster/prod/warehouse': is also set in env_vars; "
           "a variable comes from one or the other"]),
+    # --- lists and names a user could get wrong --------------------------------------------------
+    Case("dup-deploy", changed(DEV, ("dagster.deployments", ["dev", "staging", "dev"])),
+         ["dagster.deployments = ['dev', 'staging', 'dev']: lists deployment dev more than once"]),
+    Case("dup-queue", changed(PROD, ("dagster.agent_queues.additional_queues", ["heavy", "heavy"])),
+         ["dagster.agent_queues.additional_queues = ['heavy', 'heavy']: lists queue heavy more than once"]),
+    Case("image-tag", changed(DEV, ("agent.image", "dagster/dagster-cloud-agent:latest")),
+         ["agent.image = 'dagster/dagster-cloud-agent:latest': must be an image repository without a tag, such as "
+          "dagster/dagster-cloud-agent or <registry>/<repo>"]),
+    Case("cluster-name", changed(DEV, ("cluster.existing_cluster_name", "shared data")),
+         ["cluster.existing_cluster_name = 'shared data': must be an ECS cluster name (1-255 letters, digits, '-', '_')"]),
+    Case("url-long", changed(PROD, ("logging.forwarding.http_endpoint.url", LONG_URL)),
+         [f"logging.forwarding.http_endpoint.url = {LONG_URL!r:.77}...: a Firehose endpoint URL "
+          "may have at most 1000 characters, this has 1007"]),
     # --- all problems of one file at once, field errors and cross-section rules together --------
     Case("many", changed(PROD, ("agent.replicas", 9), ("code_locations.analytics.alert_team", "finance"),
                          ("alerting.default_team", "oncall"), ("code_locations.forecasting.agent_queue", "gpu")),

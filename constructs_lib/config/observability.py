@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
 from dagster_platform.policy import DEFAULT_JOB_FAILURE_ALERTS, JOB_FAILURE_ALERT_PATHS
 
-from .aws_models import member_limits
+from .aws_models import member_limits, shape_limits
 from .errors import ABSENT, FieldProblem, raise_problems
 from .filter_pattern import FilterPatternError, check_filter_pattern
 from .types import Email, Name, RetentionDays, SecretName, StrictModel, int_between, matching
 
-HttpsUrl = matching(r"https://[^\s]+", "an https:// URL")
+
+def _https_url(value: str) -> str:
+    limit = shape_limits("firehose", "HttpEndpointUrl")["max"]
+    if not re.fullmatch(r"https://[^\s/]+[^\s]*", value):
+        raise ValueError("must be an https:// URL")
+    if len(value) > limit:
+        raise ValueError(f"a Firehose endpoint URL may have at most {limit} characters, this has {len(value)}")
+    return value
+
+
+HttpsUrl = Annotated[str, AfterValidator(_https_url)]
 HostedZoneId = matching(r"Z[A-Z0-9]{1,31}", "a Route 53 hosted zone id such as Z0123456789ABCDEFGHIJ")
 DomainName = matching(r"([a-z0-9-]+\.)+[a-z]{2,}", "a domain name such as example.com")
 

@@ -27,13 +27,15 @@ from .types import (
     TagKey,
     VpcId,
     int_between,
+    matching,
     non_empty,
+    unique,
 )
 
 
 class AgentQueues(StrictModel):
     include_default_queue: bool = True
-    additional_queues: tuple[Name, ...] = ()
+    additional_queues: Annotated[tuple[Name, ...], AfterValidator(unique("queue"))] = ()
 
 
 #: Dagster+ control planes besides the default (US) one, by the subdomain their URLs carry
@@ -56,7 +58,9 @@ class DagsterCloudSettings(StrictModel):
     organization: Organization
     #: Dagster+ control-plane region when not the default (for example ``eu``).
     region: Annotated[str, AfterValidator(_dagster_plus_region)] | None = None
-    deployments: Annotated[tuple[DeploymentName, ...], AfterValidator(non_empty("deployment"))]
+    deployments: Annotated[
+        tuple[DeploymentName, ...], AfterValidator(non_empty("deployment")), AfterValidator(unique("deployment"))
+    ]
     branch_deployments: bool = False
     agent_label: str | None = Field(default=None, max_length=100)
     isolated_agents: bool = False
@@ -83,7 +87,7 @@ class NetworkSettings(StrictModel):
     nat_gateways: int_between(1, 3) = 1
     flow_logs_retention_days: RetentionDays = 30
     vpc_id: VpcId | None = None
-    subnet_ids: tuple[SubnetId, ...] = ()
+    subnet_ids: Annotated[tuple[SubnetId, ...], AfterValidator(unique("subnet"))] = ()
     assign_public_ip: bool | None = None
 
     @model_validator(mode="after")
@@ -125,7 +129,9 @@ class NetworkSettings(StrictModel):
 class ClusterSettings(StrictModel):
     """A new Fargate cluster with Container Insights, or an existing cluster by name."""
 
-    existing_cluster_name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,255}$")
+    existing_cluster_name: matching(
+        r"[A-Za-z0-9_-]{1,255}", "an ECS cluster name (1-255 letters, digits, '-', '_')"
+    ) | None = None
     container_insights: bool = True
 
 
@@ -135,7 +141,7 @@ class TokenSecretSettings(StrictModel):
     existing_secret_arn: SecretArn | None = None
     existing_secret_name: SecretName | None = None
     #: The key of the token in a JSON secret (ECS reads ``<arn>:<json_field>::``).
-    json_field: str | None = Field(default=None, pattern=r"^[^:\s]{1,256}$")
+    json_field: matching(r"[^:\s]{1,256}", "a JSON key without ':' or spaces") | None = None
 
     @model_validator(mode="after")
     def _one_source(self) -> TokenSecretSettings:
@@ -172,7 +178,11 @@ class AgentSettings(TaskSize):
 
     cpu: int = 256
     memory: int = 512
-    image: str = Field(default="dagster/dagster-cloud-agent", pattern=r"^[a-z0-9][a-z0-9./_:-]*[a-z0-9]$")
+    #: Image repository without tag (the tag is ``version``), e.g. a mirror in your ECR.
+    image: matching(
+        r"[a-z0-9][a-z0-9._-]*(:[0-9]+)?(/[a-z0-9][a-z0-9._-]*)*",
+        "an image repository without a tag, such as dagster/dagster-cloud-agent or <registry>/<repo>",
+    ) = "dagster/dagster-cloud-agent"
     version: ImageVersion
     replicas: int_between(1, 5) = 1
     zero_downtime_deploys: bool = False

@@ -116,3 +116,15 @@ def _tag_key(value: str) -> str:
 
 #: A valid AWS tag key (lengths and characters from the service models; no ``aws:`` prefix).
 TagKey = Annotated[str, AfterValidator(_tag_key)]
+
+
+def unique(what: str):
+    """An ``AfterValidator`` refusing a list that names the same item twice."""
+
+    def check(values: tuple) -> tuple:
+        repeated = sorted({str(value) for value in values if values.count(value) > 1})
+        if repeated:
+            raise ValueError(f"lists {what} {', '.join(repeated)} more than once")
+        return values
+
+    return check
