@@ -21,6 +21,19 @@ What is not AWS is replaced, and only that:
   ``ListTasks`` by service. ``_EcsScheduler`` does that in moto's backend (not through the API, so it
   is not recorded as the agent's).
 
+Mapping decisions beyond the SAR table (each in ``RULES`` and tested):
+
+- ``iam:PassRole`` (context ``iam:PassedToService = ecs-tasks.amazonaws.com``) for every role a request
+  names (RegisterTaskDefinition task/execution roles, RunTask override roles) and, since the SAR lists
+  PassRole as a dependent action of ``ecs:RunTask``, for the roles of the task definition it runs.
+- Tags given to ECS Create calls are also authorized as ``ecs:TagResource`` on the new resource with
+  ``ecs:CreateAction``; tags given to Cloud Map ``CreateService`` as ``servicediscovery:TagResource``.
+- ``ecs:ListTasks`` lists ``container-instance`` as required; a Fargate call names none, so ``"*"``.
+- ``servicediscovery:GetOperation`` is checked against the namespace and the service the operation
+  worked on (known from the recorded call that started it).
+- The Cloud Map API permissions reference adds route53 health-check actions to ``DeregisterInstance``;
+  the agent's Cloud Map services have no health checks (asserted), so none are requested.
+
 Principals: all recorded calls are made by the agent's task role. In Dagster+ Hybrid the run launcher
 runs inside the agent process (``DagsterCloudAgentInstance.run_launcher`` is
 ``EcsUserCodeLauncher.run_launcher()``; launch, health checks and termination are agent requests), and
@@ -947,7 +960,11 @@ class _Knowledge:
         self.bindings = bindings
         self.task_definition_roles: dict[str, list[str]] = {}
         self.operation_targets: dict[str, str] = {}
+        self.health_checked_services: set[str] = set()
         for call in calls:
+            if (call.service, call.operation) == ("servicediscovery", "CreateService") and call.response:
+                if call.params.get("HealthCheckConfig") or call.params.get("HealthCheckCustomConfig"):
+                    self.health_checked_services.add(call.response["Service"]["Id"])
             if call.response is None:
                 continue
             definition = call.response.get("taskDefinition") if call.service == "ecs" else None
@@ -1103,6 +1120,13 @@ def _sd_create_service(call, k: _Knowledge) -> _Scope:
 
 def _sd_service(call, k: _Knowledge) -> _Scope:
     service_id = call.params.get("ServiceId") or call.params["Id"]
+    if call.operation == "DeregisterInstance" and service_id in k.health_checked_services:
+        # The Cloud Map API permissions reference adds route53:GetHealthCheck/DeleteHealthCheck/
+        # UpdateHealthCheck to DeregisterInstance; they apply to services with health checks only.
+        raise UnmappedCallError(
+            f"{call.phase}: DeregisterInstance on a Cloud Map service with health checks: map the route53 "
+            "health-check authorizations it needs"
+        )
     arn = k.cloud_map_service_arn(service_id)
     return _Scope(
         resources={"service": [arn]},

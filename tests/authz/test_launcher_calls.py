@@ -312,6 +312,14 @@ def test_get_operation_is_checked_against_namespace_and_its_service(recording, r
         assert ":servicediscovery:eu-west-1:123456789012:service/srv-" in request.resources[1]
 
 
+def test_cloud_map_services_have_no_health_checks_so_deregistering_needs_no_route53(recording, requests):
+    created = [c for c in recording.calls if (c.service, c.operation) == ("servicediscovery", "CreateService")]
+    assert created and not any(
+        c.params.get("HealthCheckConfig") or c.params.get("HealthCheckCustomConfig") for c in created
+    )
+    assert not [r for r in requests if r.action.startswith("route53:")]
+
+
 def test_every_request_is_the_agents(requests):
     assert lc.authz_requests_by_principal() == {lc.AGENT: requests}
 
