@@ -244,3 +244,17 @@ def test_the_example_files_pass_with_the_cdk_context():
     from app import cdk_json_context
 
     assert [config.name for config in load_environments(CONFIG_DIR, cdk_json_context())] == ["dev", "prod"]
+
+
+def test_every_ecs_tag_the_container_context_renders_is_a_valid_aws_tag():
+    """alert_team, location and environment names become ECS tags of code servers and runs."""
+    from constructs_lib.code_locations.rendering import render_container_context
+
+    for config in load_environments(CONFIG_DIR):
+        for name, location in config.code_locations.items():
+            # secrets are rendered to ARNs elsewhere; the tags are what this test is about
+            ecs = render_container_context(config.name, name, location.model_copy(update={"secrets": {}}))["ecs"]
+            for tag in ecs["server_ecs_tags"] + ecs["run_ecs_tags"]:
+                assert tag_key_problem(tag["key"]) is None and tag_value_problem(tag["value"]) is None, tag
+            for key in ecs.get("secrets_tags", []):
+                assert tag_key_problem(key) is None

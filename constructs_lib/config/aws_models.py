@@ -32,9 +32,11 @@ def member_limits(service: str, shape: str, member: str) -> dict:
 
 @lru_cache(maxsize=None)
 def _cfn_schema(resource_type: str) -> dict:
-    import cfnlint
+    import importlib.util
 
-    base = Path(cfnlint.__file__).parent / "data" / "schemas"
+    # the package's data files only: importing cfnlint itself costs about a second
+    [package] = importlib.util.find_spec("cfnlint").submodule_search_locations
+    base = Path(package) / "data" / "schemas"
     index = json.loads((base / "providers" / "us-east-1.json").read_text())
     return json.loads((base / "resources" / f"{index[resource_type]}.json").read_text())
 
