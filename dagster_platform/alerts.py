@@ -98,8 +98,16 @@ def iso(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).isoformat()
 
 
+#: Run tags ride along for routing and context, bounded so that no run can make an alert too large
+#: for the queue (which would fail every tick: the sensor's cursor would never pass it).
+MAX_TAGS = 100
+MAX_TAG_VALUE = 1024
+
+
 def _string_tags(tags: Mapping[str, object]) -> dict[str, str]:
-    return {str(k): str(v) for k, v in tags.items()}
+    items = sorted((str(k), str(v)) for k, v in tags.items())
+    items.sort(key=lambda item: item[0] != limits.TAG_ALERT_TEAM)  # routing first, kept whatever the count
+    return {key[:MAX_TAG_VALUE]: _truncate(value, MAX_TAG_VALUE) for key, value in items[:MAX_TAGS]}
 
 
 def _team(env: AlertEnvironment, run_tags: Mapping[str, str], asset_team: str | None = None) -> str | None:

@@ -30,6 +30,12 @@ if TYPE_CHECKING:
 ENV_QUEUE_URL = "DAGSTER_PLATFORM_ALERT_QUEUE_URL"
 ENV_TOPIC_ARN = "DAGSTER_PLATFORM_ALERT_TOPIC_ARN"
 
+#: A tick must fail well within Dagster's sensor evaluation timeout (60 s by default) when the queue
+#: is unreachable or silent, rather than hang: worst case per request about 3 x (5 + 10) s.
+CONNECT_TIMEOUT_SECONDS = 5
+READ_TIMEOUT_SECONDS = 10
+MAX_ATTEMPTS = 3
+
 #: SQS and SNS batch limits: 10 entries; stay well under the 256 KiB per-request payload limit.
 MAX_BATCH_ENTRIES = 10
 MAX_BATCH_BYTES = 240 * 1024
@@ -98,6 +104,18 @@ def _raise_for_failed(
         raise AlertPublishError(f"{len(failed)} alert(s) not accepted by {destination}: {details}")
 
 
+def _client(service: str, region: str | None) -> BaseClient:
+    import boto3
+    from botocore.config import Config
+
+    config = Config(
+        connect_timeout=CONNECT_TIMEOUT_SECONDS,
+        read_timeout=READ_TIMEOUT_SECONDS,
+        retries={"total_max_attempts": MAX_ATTEMPTS, "mode": "standard"},
+    )
+    return boto3.client(service, region_name=region, config=config)
+
+
 class SqsAlertPublisher:
     def __init__(self, queue_url: str, *, client: BaseClient | None = None) -> None:
         self.queue_url = queue_url
@@ -107,11 +125,9 @@ class SqsAlertPublisher:
     @property
     def client(self) -> BaseClient:
         if self._client is None:
-            import boto3
-
             match = _SQS_REGION.match(self.queue_url)
             region = (match.group(1) or match.group(2)) if match else None
-            self._client = boto3.client("sqs", region_name=region)
+            self._client = _client("sqs", region)
         return self._client
 
     def publish(self, alerts: Sequence[DagsterAlert]) -> None:
@@ -146,11 +162,9 @@ class SnsAlertPublisher:
     @property
     def client(self) -> BaseClient:
         if self._client is None:
-            import boto3
-
             parts = self.topic_arn.split(":")
             region = parts[3] if len(parts) > 5 and parts[3] else None
-            self._client = boto3.client("sns", region_name=region)
+            self._client = _client("sns", region)
         return self._client
 
     def publish(self, alerts: Sequence[DagsterAlert]) -> None:

@@ -78,6 +78,7 @@ from dagster_platform.run_failures import (
     cursor_summary,
     decide,
 )
+from dagster_platform.sensor_names import DEFAULT_ALERT_PREFIX, alert_sensor_name
 
 #: Run tag that opts a job's successful runs into ``run_success`` alerts.
 TAG_ALERT_ON_SUCCESS = "alert_on_success"
@@ -88,7 +89,7 @@ PublisherFactory = Callable[[], AlertPublisher]
 
 def platform_alert_sensors(
     *,
-    name_prefix: str = "platform_alerts",
+    name_prefix: str = DEFAULT_ALERT_PREFIX,
     monitored_jobs: Sequence[MonitoredJob] | None = None,
     success_alerts: bool = True,
     success_jobs: Sequence[MonitoredJob] | None = None,
@@ -120,7 +121,7 @@ def platform_alert_sensors(
         )
     sensors = [
         _run_failure_sensor(
-            f"{name_prefix}_run_failure",
+            alert_sensor_name("run_failure", name_prefix),
             monitored_jobs,
             minimum_interval_seconds,
             max_events_per_tick,
@@ -133,13 +134,13 @@ def platform_alert_sensors(
     if success_alerts:
         sensors.append(
             _run_success_sensor(
-                f"{name_prefix}_run_success", success_jobs, minimum_interval_seconds, default_status, publish
+                alert_sensor_name("run_success", name_prefix), success_jobs, minimum_interval_seconds, default_status, publish
             )
         )
     if asset_check_alerts:
         sensors.append(
             _asset_check_sensor(
-                f"{name_prefix}_asset_checks",
+                alert_sensor_name("asset_checks", name_prefix),
                 asset_selection,
                 minimum_interval_seconds,
                 max_events_per_tick,
@@ -150,7 +151,7 @@ def platform_alert_sensors(
     if freshness_alerts:
         sensors.append(
             _freshness_sensor(
-                f"{name_prefix}_freshness",
+                alert_sensor_name("freshness", name_prefix),
                 asset_selection,
                 freshness_interval_seconds,
                 default_status,

@@ -229,7 +229,7 @@ def test_alert_policies_route_platform_health_and_team_failures(synthesized, env
     assert config.alerting.job_failure_alerts == "relay"  # the examples: the relay's sensor alerts, not Dagster+
     assert failures == []
     for policy in policies:
-        assert set(policy) <= {"name", "description", "enabled", "event_types", "tags", "notification_service"}
+        assert set(policy) <= {"name", "description", "enabled", "event_types", "alert_targets", "notification_service", "policy_options"}
         assert policy["enabled"] is True
 
 

@@ -237,3 +237,60 @@ def test_the_cursor_of_the_replaced_run_status_sensor_is_continued(
     assert before.run_id != after.run_id
     assert FailureCursor.parse("not json") == FailureCursor()
     assert FailureCursor.parse(FailureCursor(after=7, waiting={"r": 1.5}).dump()) == FailureCursor(7, {"r": 1.5})
+
+
+def test_a_silent_queue_fails_the_publish_promptly_instead_of_hanging_the_tick(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A server that accepts connections and never answers (a black-holed endpoint)."""
+    import socket
+    import time
+
+    from dagster_platform import publish
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SQS", f"http://127.0.0.1:{listener.getsockname()[1]}")
+    for name, value in {"AWS_ACCESS_KEY_ID": "t", "AWS_SECRET_ACCESS_KEY": "t", "AWS_DEFAULT_REGION": "eu-west-1"}.items():
+        monkeypatch.setenv(name, value)
+    publisher = publish.SqsAlertPublisher("https://sqs.eu-west-1.amazonaws.com/123456789012/alerts")
+    config = publisher.client.meta.config
+    assert (config.connect_timeout, config.read_timeout, config.retries["total_max_attempts"]) == (5, 10, 3)
+
+    monkeypatch.setattr(publish, "READ_TIMEOUT_SECONDS", 1)
+    publisher = publish.SqsAlertPublisher("https://sqs.eu-west-1.amazonaws.com/123456789012/alerts")
+    alert = DagsterAlert(kind="run_failure", severity="error", title="t", occurred_at="2026-12-02T06:00:00+00:00")
+    started = time.monotonic()
+    try:
+        with pytest.raises(AlertPublishError, match="cannot send alerts to SQS queue"):
+            publisher.publish([alert])
+    finally:
+        listener.close()
+    assert time.monotonic() - started < 3 * (1 + 1) + 5  # three attempts of 1 s, backoff included
+
+
+def test_a_run_with_huge_tags_still_alerts(
+    failure_sensor: SensorDefinition, instance: DagsterInstance, repository: RepositoryDefinition, queue: Queue
+) -> None:
+    """Tags bounded: a 300 kB tag (or 500 tags) would exceed the queue's message size and block the
+    sensor's cursor for good; the alert keeps alert_team and the rest truncated."""
+    from moto import mock_aws
+
+    from dagster_platform.publish import SqsAlertPublisher
+
+    cursor = tick(failure_sensor, instance, repository, None).cursor
+    huge = {"notes": "x" * 300_000, **{f"t{n:03}": "v" for n in range(500)}}
+    run = nightly_orders.execute_in_process(instance=instance, raise_on_error=False, tags=huge)
+    tick(failure_sensor, instance, repository, cursor)
+    [alert] = queue.take()
+
+    assert alert.tags["alert_team"] == "data-eng" and len(alert.tags) == 100
+    assert all(len(value) <= 1024 for value in alert.tags.values())
+    with mock_aws():
+        import boto3
+
+        url = boto3.client("sqs", region_name="eu-west-1").create_queue(QueueName="alerts")["QueueUrl"]
+        SqsAlertPublisher(url, client=boto3.client("sqs", region_name="eu-west-1")).publish([alert])
+        [message] = boto3.client("sqs", region_name="eu-west-1").receive_message(QueueUrl=url)["Messages"]
+    assert json.loads(message["Body"])["run_id"] == run.run_id
