@@ -954,13 +954,14 @@ def _tag_context(tags: Mapping[str, str]) -> dict[str, str | tuple[str, ...]]:
 
 class _Knowledge:
     """What the recording itself tells about resources: the roles of each task definition revision, the
-    Cloud Map service each operation id worked on, the cluster ARN."""
+    Cloud Map service each operation id worked on, the tags of the resources it created."""
 
     def __init__(self, calls: tuple[RecordedCall, ...], bindings: Mapping[str, str]) -> None:
         self.bindings = bindings
         self.task_definition_roles: dict[str, list[str]] = {}
         self.operation_targets: dict[str, str] = {}
         self.health_checked_services: set[str] = set()
+        self.resource_tags: dict[str, dict[str, str]] = {}
         for call in calls:
             if (call.service, call.operation) == ("servicediscovery", "CreateService") and call.response:
                 if call.params.get("HealthCheckConfig") or call.params.get("HealthCheckCustomConfig"):
@@ -973,6 +974,29 @@ class _Knowledge:
                 self.task_definition_roles[definition["taskDefinitionArn"]] = roles
             if call.service == "servicediscovery" and "OperationId" in call.response:
                 self.operation_targets[call.response["OperationId"]] = call.params["ServiceId"]
+            self._learn_tags(call)
+
+    def _learn_tags(self, call: RecordedCall) -> None:
+        """Tags of the resources the recording created, which IAM knows as aws:ResourceTag/<key>."""
+        params, response = call.params, call.response
+        if (call.service, call.operation) == ("ecs", "CreateService"):
+            self.resource_tags[response["service"]["serviceArn"]] = _ecs_tags(params.get("tags"))
+        elif (call.service, call.operation) == ("ecs", "RunTask"):
+            for task in response.get("tasks", []):
+                self.resource_tags[task["taskArn"]] = _ecs_tags(params.get("tags"))
+        elif (call.service, call.operation) == ("ecs", "ListTasks") and params.get("serviceName"):
+            service = self.service_arn(params["cluster"], params["serviceName"])
+            if service in self.resource_tags:  # created with propagateTags=SERVICE (asserted in tests)
+                for task in response.get("taskArns", []):
+                    self.resource_tags[task] = self.resource_tags[service]
+        elif (call.service, call.operation) == ("servicediscovery", "CreateService"):
+            self.resource_tags[response["Service"]["Arn"]] = {t["Key"]: t["Value"] for t in params.get("Tags", [])}
+
+    def resource_tag_context(self, arns: list[str]) -> dict[str, str]:
+        """aws:ResourceTag/<key> for a request on one resource whose tags are known (else nothing)."""
+        if len(arns) != 1 or arns[0] not in self.resource_tags:
+            return {}
+        return {f"aws:ResourceTag/{key}": value for key, value in self.resource_tags[arns[0]].items()}
 
     def cluster_arn(self, cluster: str) -> str:
         return sar_arn("ecs", "cluster", ClusterName=cluster.split("/")[-1])
@@ -1007,15 +1031,17 @@ def _ecs_list(call, k: _Knowledge) -> _Scope:
 def _ecs_services(call, k: _Knowledge) -> _Scope:
     cluster = call.params["cluster"]
     names = call.params.get("services") or [call.params["service"]]
-    return _Scope(resources={"service": [k.service_arn(cluster, name) for name in names]},
-                  context={"ecs:cluster": k.cluster_arn(cluster)})
+    arns = [k.service_arn(cluster, name) for name in names]
+    return _Scope(resources={"service": arns},
+                  context={"ecs:cluster": k.cluster_arn(cluster), **k.resource_tag_context(arns)})
 
 
 def _ecs_tasks(call, k: _Knowledge) -> _Scope:
     cluster = call.params["cluster"]
     tasks = call.params.get("tasks") or [call.params["task"]]
-    return _Scope(resources={"task": [k.task_arn(cluster, task) for task in tasks]},
-                  context={"ecs:cluster": k.cluster_arn(cluster)})
+    arns = [k.task_arn(cluster, task) for task in tasks]
+    return _Scope(resources={"task": arns},
+                  context={"ecs:cluster": k.cluster_arn(cluster), **k.resource_tag_context(arns)})
 
 
 def _ecs_register_task_definition(call, k: _Knowledge) -> _Scope:
@@ -1130,7 +1156,8 @@ def _sd_service(call, k: _Knowledge) -> _Scope:
     arn = k.cloud_map_service_arn(service_id)
     return _Scope(
         resources={"service": [arn]},
-        context={"servicediscovery:ServiceArn": arn, "servicediscovery:ServiceCreatedByAccount": ACCOUNT},
+        context={"servicediscovery:ServiceArn": arn, "servicediscovery:ServiceCreatedByAccount": ACCOUNT,
+                 **k.resource_tag_context([arn])},
     )
 
 
@@ -1277,7 +1304,8 @@ def summarize(requests: list[AuthzRequest]) -> list[tuple[str, tuple[str, ...], 
     for request in requests:
         context = tuple(sorted(
             f"{key}={value if isinstance(value, str) else ','.join(value)}" if key in _STABLE_CONTEXT
-            else ("aws:RequestTag/*" if key.startswith("aws:RequestTag/") else key)
+            else ("aws:RequestTag/*" if key.startswith("aws:RequestTag/")
+                  else "aws:ResourceTag/*" if key.startswith("aws:ResourceTag/") else key)
             for key, value in request.context.items()
         ))
         kinds.add((request.action, tuple(sorted({_generalize(arn) for arn in request.resources})), tuple(dict.fromkeys(context))))

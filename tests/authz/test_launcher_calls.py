@@ -320,6 +320,20 @@ def test_cloud_map_services_have_no_health_checks_so_deregistering_needs_no_rout
     assert not [r for r in requests if r.action.startswith("route53:")]
 
 
+def test_requests_on_existing_resources_carry_their_tags(recording, requests):
+    # Code servers are ECS services created with propagateTags=SERVICE, so their tasks carry the same tags.
+    creates = [c for c in recording.calls if (c.service, c.operation) == ("ecs", "CreateService")]
+    assert {c.params["propagateTags"] for c in creates} == {"SERVICE"}
+    deletes = _requests_from(requests, "ecs:DeleteService")
+    assert deletes and all(r.context["aws:ResourceTag/dagster/location_name"] for r in deletes)
+    (stop,) = _requests_from(requests, "ecs:StopTask")
+    assert stop.context["aws:ResourceTag/dagster/job_name"] == "nightly"
+    assert stop.context["aws:ResourceTag/alert_team"] == "data-eng"
+    # Cloud Map DeleteService knows no aws:ResourceTag (SAR), so it is not in the context.
+    assert all(not any(k.startswith("aws:ResourceTag/") for k in r.context)
+               for r in _requests_from(requests, "servicediscovery:DeleteService"))
+
+
 def test_every_request_is_the_agents(requests):
     assert lc.authz_requests_by_principal() == {lc.AGENT: requests}
 
