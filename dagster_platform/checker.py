@@ -62,12 +62,12 @@ class Violation:
         return self.severity == "error"
 
     def line(self, definitions_path: str) -> str:
-        where = _display(str(self.where)) if self.where else definitions_path
+        where = display_path(str(self.where)) if self.where else definitions_path
         marker = "warning: " if not self.is_error else ""
         return f"{where}: {marker}{self.subject}: {self.message}"
 
 
-def _display(path_and_line: str) -> str:
+def display_path(path_and_line: str) -> str:
     """Paths under the current directory are shown relative to it, as the user typed them."""
     path, _, line = path_and_line.rpartition(":")
     try:

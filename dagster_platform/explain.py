@@ -24,12 +24,15 @@ from dagster import AutomationConditionSensorDefinition, JobDefinition, Reposito
 
 from dagster_platform import ecs_overrides, k8s_config, limits, rules
 from dagster_platform.checker import (
+    ECS_EXECUTOR_NAME,
+    display_path,
     is_hidden_job,
     iterate_ops,
     node_subject,
     pool_limit,
     schedule_run_tags,
     step_pool,
+    step_tags,
     user_jobs,
 )
 from dagster_platform.fargate import DEFAULT_EPHEMERAL_STORAGE_GIB
@@ -96,6 +99,23 @@ class Concurrency:
 
 
 @dataclass(frozen=True)
+class StepSize:
+    """A step's own task under dagster-aws's ``ecs_executor`` (step tags, else the run's size)."""
+
+    subject: str
+    cpu: str
+    memory: str
+    source: str
+
+
+@dataclass(frozen=True)
+class Backfill:
+    subject: str
+    policy: str
+    runs: str
+
+
+@dataclass(frozen=True)
 class Launch:
     """One way the job is launched and the settings its runs get."""
 
@@ -118,6 +138,9 @@ class Explanation:
     launches: tuple[Launch, ...] = field(default=())
     concurrency: tuple[Concurrency, ...] = field(default=())
     max_op_retries: int = 0
+    executor: str = ""
+    step_sizes: tuple[StepSize, ...] = field(default=())
+    backfills: tuple[Backfill, ...] = field(default=())
 
     def setting(self, name: str) -> EffectiveSetting:
         return next(s for s in self.settings if s.setting == name)
@@ -128,8 +151,14 @@ class Explanation:
     def render(self) -> list[str]:
         where = f", location '{self.location}'" if self.location else ""
         lines = [f"job '{self.job}' ({self.policy_label}{where})"]
+        lines.append(f"{self.launches[0].path}:" if self.launches else "settings:")
         lines += _table(self.settings)
+        lines.append(f"executor: {self.executor}")
+        lines += [f"  {step.subject}: cpu {step.cpu}, memory {step.memory} ({step.source})" for step in self.step_sizes]
         lines += self._render_retries()
+        if self.backfills:
+            lines.append("backfills:")
+            lines += [f"  {b.subject}: {b.policy}: {b.runs}" for b in self.backfills]
         if self.concurrency:
             lines.append("concurrency that applies to its runs:")
             width = max(len(c.limit) for c in self.concurrency)
@@ -215,7 +244,10 @@ def explain_job(
         known = ", ".join(sorted(jobs)) or "none"
         raise UnknownJob(f"unknown job {job_name!r}; jobs in this location: {known}")
     job = jobs[job_name]
-    direct = Launch("direct launch (UI, API, backfill)", effective_settings(dict(job.run_tags), {}, policy, location))
+    direct = Launch(
+        "launched directly (UI, API, backfill; tags typed at launch are checked by the run guard)",
+        effective_settings(dict(job.run_tags), {}, policy, location),
+    )
     launches = [direct, *_schedule_launches(repository, job, policy, location), *_sensor_launches(repository, job, policy, location)]
     return Explanation(
         job=job_name,
@@ -227,7 +259,64 @@ def explain_job(
         launches=tuple(launches),
         concurrency=tuple(_concurrency(job, dict(job.run_tags), policy)),
         max_op_retries=policy.retries.max_op_retries,
+        executor=_executor(job),
+        step_sizes=tuple(_step_sizes(job, direct)),
+        backfills=tuple(_backfills(job, policy)),
     )
+
+
+def _executor(job: JobDefinition) -> str:
+    name = job.executor_def.name
+    if name == ECS_EXECUTOR_NAME:
+        return f"{name} (dagster-aws ecs_executor: each step runs in its own ECS task, sized by its step tags)"
+    return f"{name} (steps run inside the run's task)"
+
+
+def _step_sizes(job: JobDefinition, direct: Launch) -> list[StepSize]:
+    if job.executor_def.name != ECS_EXECUTOR_NAME:
+        return []
+    sizes = []
+    for handle, _definition, _policy in iterate_ops(job):
+        tags = step_tags(job, handle)
+        cpu = tags.get(limits.TAG_ECS_CPU)
+        memory = tags.get(limits.TAG_ECS_MEMORY)
+        source = "step tags" if cpu or memory else "the run's size (no step tags)"
+        sizes.append(
+            StepSize(
+                node_subject(job, handle),
+                cpu or direct.setting("cpu").value,
+                memory or direct.setting("memory").value,
+                source,
+            )
+        )
+    return sizes
+
+
+def _backfills(job: JobDefinition, policy: RunPolicy) -> list[Backfill]:
+    """Backfill policies of the job's assets: how many runs a backfill launches, and their limit."""
+    backfill_limit = next(
+        (str(limit.get("limit")) for limit in policy.tag_concurrency_limits if limit.get("key") == "dagster/backfill"),
+        None,
+    )
+    limit_note = f"; at most {backfill_limit} backfill runs at once (dagster/backfill)" if backfill_limit else ""
+    found = []
+    seen: set[int] = set()
+    for handle, _definition, _policy in iterate_ops(job):
+        assets_def = job.asset_layer.get_assets_def_for_node(handle)
+        if assets_def is None or id(assets_def) in seen or assets_def.backfill_policy is None:
+            continue
+        seen.add(id(assets_def))
+        backfill = assets_def.backfill_policy
+        per_run = backfill.max_partitions_per_run
+        if per_run is None:
+            policy_text, runs = "single_run", "one run for all selected partitions, with this job's tags"
+        else:
+            policy_text, runs = (
+                f"multi_run(max_partitions_per_run={per_run})",
+                f"one run per {per_run} partitions, each with this job's tags",
+            )
+        found.append(Backfill(node_subject(job, handle), policy_text, runs + limit_note))
+    return found
 
 
 def effective_settings(
@@ -413,7 +502,7 @@ def _schedule_launches(
             continue
         tags, origin = requests[0]
         launch_tags = {k: v for k, v in tags.items() if job.run_tags.get(k) != v}
-        note = f"(one tick evaluated: {len(requests)} run request(s); the first, {origin.rstrip(': ')})"
+        note = f"(one tick evaluated: {len(requests)} run request(s), the first shown: {origin.rstrip(': ')})"
         launches.append(Launch(f"schedule '{schedule.name}'", effective_settings(job.run_tags, launch_tags, policy, location), note))
     return launches
 
@@ -487,7 +576,7 @@ def _run_time_retries(job: JobDefinition, sources: Sequence[str]) -> list[RunTim
     found = []
     for call in retry_requested_calls(sources):
         if call.function in by_function:
-            found.append(RunTimeRetry(by_function[call.function], call.max_retries, str(call.where)))
+            found.append(RunTimeRetry(by_function[call.function], call.max_retries, display_path(str(call.where))))
     return found
 
 

@@ -58,7 +58,8 @@ def test_location_defaults_then_deployment_settings_then_platform_defaults(
     assert completed.returncode == 0, completed.stderr
     lines = completed.stdout.splitlines()
     assert lines[0] == "job 'nightly_report' (prod policy, location 'analytics')"
-    rows = {line.split()[0]: line.split(maxsplit=1)[1] for line in lines[2:10]}
+    assert lines[1].startswith("launched directly (UI, API, backfill")
+    rows = {line.split()[0]: line.split(maxsplit=1)[1] for line in lines[3:11]}
     assert rows == {
         "max_retries": "1             job tag             dagster/max_retries",
         "retry_strategy": "FROM_FAILURE  job tag             dagster/retry_strategy",
@@ -69,7 +70,7 @@ def test_location_defaults_then_deployment_settings_then_platform_defaults(
         "priority": "0             platform default    Dagster default",
         "alert_team": "data-eng      location default    locations.analytics.alert_team",
     }
-    assert lines[10:] == ["op/asset retry policies: none"]
+    assert lines[11:] == ["executor: multi_or_in_process_executor (steps run inside the run's task)", "op/asset retry policies: none"]
 
 
 def test_without_location_the_deployment_setting_and_platform_defaults_apply(
@@ -98,8 +99,8 @@ def test_op_retry_policies_are_listed_with_their_worst_case(platform_cli, policy
 
     assert completed.returncode == 0, completed.stderr
     lines = completed.stdout.splitlines()
-    assert "max_retries                   9" in lines[2]
-    assert lines[2].endswith("! above the prod policy cap retries.max_run_retries=5; allowed: 0..5")
+    assert "max_retries                   9" in lines[3]
+    assert lines[3].endswith("! above the prod policy cap retries.max_run_retries=5; allowed: 0..5")
     assert (
         lines[-1]
         == "  op 'flaky_op': max_retries=8 (set on the op); up to 9 attempts per run, 90 over 10 run attempts"
