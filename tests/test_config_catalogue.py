@@ -226,6 +226,10 @@ CATALOGUE: list[Case] = [
           "alerting.default_team = 'oncall': not a team in alerting.teams (data-eng, ml, platform)",
           "code_locations.analytics.alert_team = 'finance': not a team in alerting.teams (data-eng, ml, platform)",
           "code_locations.forecasting.agent_queue = 'gpu': not in dagster.agent_queues.additional_queues (heavy)"]),
+    Case("hidden-rule", changed(DEV, ("network.cidr", "10.41.0.1/16"), ("network.vpc_id", "vpc-0123456789abcdef0")),
+         ["network.cidr = '10.41.0.1/16': has host bits set: the block it names is 10.41.0.0/16 (a different network); "
+          "write 10.41.0.0/16",
+          "network.vpc_id = 'vpc-0123456789abcdef0': applies only to mode 'existing', not 'public'"]),
     Case("email-id", changed(PROD, ("alerting.email", {"domain": "example.com", "address": "a@example.org",
                                                        "hosted_zone_id": "Z0123456789ABCDEFGHIJ", "sender": "a@example.org"})),
          ["alerting.email: give exactly one of domain (with optional hosted_zone_id) or address",

@@ -258,3 +258,21 @@ def test_every_ecs_tag_the_container_context_renders_is_a_valid_aws_tag():
                 assert tag_key_problem(tag["key"]) is None and tag_value_problem(tag["value"]) is None, tag
             for key in ecs.get("secrets_tags", []):
                 assert tag_key_problem(key) is None
+
+
+def test_a_sections_own_rules_are_reported_even_when_one_of_its_fields_is_invalid(tmp_path):
+    """network's mode rules and the SES identity rules run although cidr / hosted_zone_id failed."""
+    data = yaml.safe_load(DEV_TEXT)
+    data["network"].update(cidr="10.41.7.0/16", subnet_ids=["subnet-0123456789abcdef0"])
+    data["alerting"]["email"] = {"domain": "example.com", "address": "a@x.org", "sender": "a@x.org", "hosted_zone_id": "bad"}
+    path = write_config(tmp_path, "dev", yaml.safe_dump(data))
+    with pytest.raises(ConfigError) as caught:
+        load_environment(path)
+    assert [line[len(str(path)) + 2 :] for line in caught.value.lines] == [
+        "network.cidr = '10.41.7.0/16': has host bits set: the block it names is 10.41.0.0/16 (a different network); "
+        "write 10.41.0.0/16",
+        "alerting.email.hosted_zone_id = 'bad': must be a Route 53 hosted zone id such as Z0123456789ABCDEFGHIJ",
+        "network.subnet_ids = ['subnet-0123456789abcdef0']: applies only to mode 'existing', not 'public'",
+        "alerting.email: give exactly one of domain (with optional hosted_zone_id) or address",
+        "alerting.email.sender = 'a@x.org': must be an address of the domain example.com",
+    ]

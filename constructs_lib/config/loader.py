@@ -7,6 +7,7 @@ that validated).
 
 from __future__ import annotations
 
+import copy as copy_module
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Mapping
@@ -15,7 +16,7 @@ import yaml
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from .environment import EnvironmentConfig, cross_section_problems
-from .errors import ConfigError, format_validation_error, join_path, problem_line
+from .errors import ConfigError, Problems, format_validation_error, join_path, problem_line
 from .locations import CodeLocationSettings
 from .yaml_source import load_yaml
 
@@ -74,6 +75,77 @@ def _validated_sections(data: dict) -> dict[str, Any]:
     return sections
 
 
+def _without(data: Any, paths: list[tuple]) -> Any:
+    """A copy of ``data`` without the values at ``paths`` (so their defaults apply)."""
+    result = copy_module.deepcopy(data)
+    for path in paths:
+        node = result
+        for key in path[:-1]:
+            if isinstance(node, dict):
+                node = node.get(key)
+            elif isinstance(node, list) and isinstance(key, int) and key < len(node):
+                node = node[key]
+            else:
+                node = None
+            if node is None:
+                break
+        if isinstance(node, dict):
+            node.pop(path[-1], None)
+    return result
+
+
+def _error_path(item: dict) -> tuple:
+    loc = tuple(item["loc"])
+    return loc[:-1] if loc and loc[-1] == "[key]" else loc
+
+
+def _rules_hidden_by_field_errors(
+    document: dict, error: ValidationError, source: str, cdk_context: Mapping[str, Any] | None, seen: set[str]
+) -> list[str]:
+    """A section's own cross-field rules (say, network's mode rules) do not run while one of its
+    fields is invalid. Validate again without the invalid values (defaults apply) and keep the
+    rule problems that appear, except those about the removed values themselves."""
+    removed = [_error_path(item) for item in error.errors(include_url=False) if item["loc"]]
+    found: list[str] = []
+    for _ in range(3):  # a rule problem may itself hide another section's rules
+        try:
+            EnvironmentConfig.model_validate(_without(document, removed), context={"cdk_context": cdk_context})
+            break
+        except ValidationError as again:
+            rule_errors = [
+                item for item in again.errors(include_url=False)
+                if item["loc"] and isinstance((item.get("ctx") or {}).get("error"), Problems)
+            ]
+            new = [
+                line for line in _format_items(source, rule_errors)
+                if line not in seen and not _names_removed(line, source, removed)
+            ]
+            if not new:
+                break
+            found += new
+            seen.update(new)
+            removed += [_error_path(item) for item in again.errors(include_url=False) if item["loc"]]
+    return found
+
+
+def _dotted(path: tuple) -> str:
+    return "".join(f"[{part}]" if isinstance(part, int) else ("." if index else "") + str(part)
+                   for index, part in enumerate(path))
+
+
+def _names_removed(line: str, source: str, removed: list[tuple]) -> bool:
+    where = line[len(source) + 2 :].split(" = ", 1)[0].split(": ", 1)[0]
+    return any(where == _dotted(path) or where.startswith(_dotted(path) + ".") for path in removed)
+
+
+def _format_items(source: str, items: list[dict]) -> list[str]:
+    return [
+        problem_line(source, join_path(_dotted(tuple(item["loc"])), problem.field), problem.value, problem.message)
+        for item in items
+        for problem in item["ctx"]["error"].problems
+    ]
+
+
 def parse_environment(
     data: Any, source: str, name: str, cdk_context: Mapping[str, Any] | None = None
 ) -> EnvironmentConfig:
@@ -89,6 +161,7 @@ def parse_environment(
         return EnvironmentConfig.model_validate(document, context={"cdk_context": cdk_context})
     except ValidationError as error:
         lines = format_validation_error(source, error, _allowed_keys(EnvironmentConfig)).lines
+        lines += _rules_hidden_by_field_errors(document, error, source, cdk_context, set(lines))
         cross_rules_ran = any(not item["loc"] for item in error.errors(include_url=False))
         if not cross_rules_ran:
             lines += [
