@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from aws_cdk import ArnFormat, RemovalPolicy, Stack
+import jsii
+from aws_cdk import ArnFormat, Aspects, IAspect, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
@@ -77,3 +78,46 @@ class PlatformLogGroups(Construct):
             encryption_key=self.key,
             removal_policy=removal_policy,
         )
+
+
+class EncryptedLogGroups(Construct):
+    """Creates a KMS key that CloudWatch Logs may use only for log groups whose names start with ``name_prefix``, and
+    puts every log group created under ``scope`` on it. A log group without a name is named by its construct path
+    under the prefix (``<prefix>Alerts/RelayLogs``), which is what lets the key policy name them.
+
+    Attributes: ``key``.
+    """
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, name_prefix: str, removal_policy: RemovalPolicy, description: str
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        self.key = kms.Key(self, "Key", description=description, enable_key_rotation=True, removal_policy=removal_policy)
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CloudWatchLogsForPlatformGroupsOnly",
+                principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
+                actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+                resources=["*"],
+                conditions={"ArnLike": {"kms:EncryptionContext:aws:logs:arn": log_group_arn(self, f"{name_prefix}*")}},
+            )
+        )
+        Aspects.of(scope).add(_EncryptLogGroups(self.key, name_prefix, scope))
+
+
+@jsii.implements(IAspect)
+class _EncryptLogGroups:
+    def __init__(self, key: kms.IKey, name_prefix: str, scope: Construct) -> None:
+        self._key = key
+        self._prefix = name_prefix
+        self._scope_path = scope.node.path
+
+    def visit(self, node: IConstruct) -> None:
+        if not isinstance(node, logs.CfnLogGroup):
+            return
+        # Without a name the L2 leaves a token that resolves to nothing (CloudFormation would generate a name).
+        if Stack.of(node).resolve(node.log_group_name) is None:
+            relative = node.node.path.removeprefix(self._scope_path).strip("/").removesuffix("/Resource")
+            node.log_group_name = self._prefix + relative
+        node.kms_key_id = self._key.key_arn

@@ -11,6 +11,7 @@ from constructs_lib.alerting import AlertPipeline
 from constructs_lib.config import EnvironmentConfig
 from constructs_lib.health import AgentTarget, PlatformHealth, RelayTarget
 from constructs_lib.log_forwarding import LogForwarding
+from constructs_lib.log_groups import EncryptedLogGroups
 
 from .names import PlatformNames, StatefulNames
 
@@ -29,6 +30,11 @@ class ObservabilityStack(Stack):
         **kwargs,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
+        if config.logging.kms:
+            EncryptedLogGroups(
+                self, "LogsKey", name_prefix=f"/dagster-platform/{config.name}/observability/",
+                removal_policy=removal_policy, description=f"Encrypts the observability stack's log groups ({config.name})",
+            )
         alerting = config.alerting
         self.alerts = AlertPipeline(
             self,

@@ -21,6 +21,7 @@ from constructs_lib.compute_logs import (
 )
 from constructs_lib.code_locations import DagsterCodeLocation, render_run_policy
 from constructs_lib.config import EnvironmentConfig
+from constructs_lib.log_groups import EncryptedLogGroups
 from constructs_lib.network import DagsterNetwork
 from constructs_lib.token_secret import import_token_secret
 from constructs_lib.workload import WorkloadRoles
@@ -43,6 +44,11 @@ class PlatformStack(Stack):
         super().__init__(scope, construct_id, **kwargs)
         self.add_stack_dependency(storage, "Stateful resources are imported by name and must exist first")
         stateful = storage.names
+        if config.logging.kms:
+            EncryptedLogGroups(
+                self, "LogsKey", name_prefix=f"/dagster-platform/{config.name}/platform/",
+                removal_policy=storage.removal_policy, description=f"Encrypts the platform stack's log groups ({config.name})",
+            )
         workload_logs = logs.LogGroup.from_log_group_name(self, "WorkloadLogs", stateful.workload_log_group)
         agent_logs = logs.LogGroup.from_log_group_name(self, "AgentLogs", stateful.agent_log_group)
         token_secret = import_token_secret(

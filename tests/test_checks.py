@@ -80,7 +80,9 @@ EXPECTED_AGENT_WILDCARDS = {
     "Resource::*",
     "Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:service/<Cluster>/*",
     "Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task/<Cluster>/*",
-    "Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task-definition/*",
+    # dagster-cloud's task-definition families for this organization: code servers and runs.
+    "Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task-definition/server_acme_*",
+    "Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task-definition/run_acme_*",
     "Resource::arn:<AWS::Partition>:servicediscovery:<AWS::Region>:<AWS::AccountId>:service/*",
     "Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:/dagster-platform/dev/workloads:log-stream:*",
     "Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:*",

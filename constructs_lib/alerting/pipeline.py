@@ -290,7 +290,23 @@ class AlertPipeline(Construct):
             "On-failure destinations exist only for stream and Kafka sources; for SQS the queue's redrive policy to "
             "the dead-letter queue is the failure destination.",
         )
-        self.state_table.grant_read_write_data(self.relay)
+        # Exactly what the relay's code calls (tests/authz record it): single-item reads and writes, and the key for
+        # the table's and the queue's data (DynamoDB and SQS decrypt on the relay's behalf).
+        self.relay.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="RelayState",
+                actions=["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+                resources=[self.state_table.table_arn],
+            )
+        )
+        self.relay.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="DecryptStateAndAlerts",
+                actions=["kms:Decrypt"],
+                resources=[self.key.key_arn],
+                conditions={"StringEquals": {"kms:ViaService": [f"dynamodb.{stack.region}.amazonaws.com", f"sqs.{stack.region}.amazonaws.com"]}},
+            )
+        )
         if cluster_name is not None:
             self.relay.add_to_role_policy(
                 iam.PolicyStatement(
@@ -366,7 +382,7 @@ class AlertPipeline(Construct):
             tracing=lambda_.Tracing.ACTIVE,
             reserved_concurrent_executions=self._webhook_reserved_concurrency,
         )
-        self.queue.grant_send_messages(self.webhook)
+        self._grant_send(self.webhook.role)
         acknowledge(
             self.webhook,
             "Serverless-LambdaDLQ",
@@ -383,4 +399,19 @@ class AlertPipeline(Construct):
 
     def grant_publish(self, grantee: iam.IGrantable) -> None:
         """Allow Dagster code (a code location's task role) to put alerts on the queue."""
-        self.queue.grant_send_messages(grantee)
+        self._grant_send(grantee.grant_principal)
+
+    def _grant_send(self, principal: iam.IPrincipal) -> None:
+        """``sqs:SendMessage`` and the two KMS calls SQS makes for it on an encrypted queue; nothing more (CDK's
+        ``grant_send_messages`` adds queue attributes, Encrypt and ReEncrypt)."""
+        principal.add_to_principal_policy(
+            iam.PolicyStatement(sid="SendAlerts", actions=["sqs:SendMessage"], resources=[self.queue.queue_arn])
+        )
+        principal.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="EncryptAlerts",
+                actions=["kms:GenerateDataKey", "kms:Decrypt"],
+                resources=[self.key.key_arn],
+                conditions={"StringEquals": {"kms:ViaService": f"sqs.{Stack.of(self).region}.amazonaws.com"}},
+            )
+        )

@@ -278,3 +278,23 @@ def test_evaluator_requires_every_resource_of_a_multi_resource_action():
     )
     assert not _decide(request, ROLE, [_allow("servicediscovery:CreateService", f"arn:aws:servicediscovery:{REGION}:{ACCOUNT}:namespace/ns-1")])
     assert _decide(request, ROLE, [_allow("servicediscovery:CreateService", ["arn:aws:servicediscovery:*:*:namespace/ns-1", "arn:aws:servicediscovery:*:*:service/*"])])
+
+
+def test_with_logging_kms_every_log_group_is_on_a_key_logs_may_use(worlds, synthesized):
+    assert synthesized.stages["prod"].config.logging.kms
+    authorizer, wiring, _ = worlds["prod"]
+    assert wiring.unencrypted_log_groups() == []
+    uses = list(wiring.encrypted_log_groups())
+    assert {call.request.origin for call in uses} >= {
+        f"log group {name} on its key"
+        for name in (
+            "/dagster-platform/prod/observability/Alerts/RelayLogs",
+            "/dagster-platform/prod/observability/Alerts/WebhookLogs",
+            "/dagster-platform/prod/platform/Network/FlowLogs",
+        )
+    }
+    assert all(authorizer.check(call.principal, call.request) for call in uses)
+    # CloudWatch Logs may not use a platform key for a log group outside the platform's names.
+    key = uses[0].request.resources[0]
+    stray = AuthzRequest("kms:GenerateDataKey", (key,), {"kms:EncryptionContext:aws:logs:arn": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/other/app"})
+    assert not authorizer.check(uses[0].principal, stray)
