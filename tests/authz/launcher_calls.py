@@ -798,6 +798,8 @@ def record_launcher_calls(config=None) -> Recording:
                     with recorder.during(AGENT_STOP):
                         instance.dispose()
                     previous_world_state = _world_summary(scheduler)
+                    previous.dispose()  # never started, so it cleans nothing up (it died)
+                    run_instance.dispose()
 
     _check_outcomes(health, terminated, failed_health, previous_world_state)
     return Recording(
