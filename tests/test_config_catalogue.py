@@ -189,8 +189,7 @@ CATALOGUE: list[Case] = [
           "(ending in the 6-character suffix) with optional :json_key; only one ':' may follow the name"]),
     Case("loc-secretnm", changed(PROD, ("code_locations.analytics.secrets", {"DB": "my secret"})),
          ["code_locations.analytics.secrets.DB = 'my secret': a secret name may contain only ASCII letters, digits and "
-          "/ _ + = . @ -; must be a secret name, name:json_key, or a full secret ARN (ending in the 6-character suffix) "
-          "with optional :json_key"]),
+          "/ _ + = . @ -"]),
     Case("token-jsonkey", changed(PROD, ("agent.token_secret.json_field", "a:b")),
          ["agent.token_secret.json_field = 'a:b': must be a JSON key without ':' or spaces"]),
     # --- env vars --------------------------------------------------------------------------------

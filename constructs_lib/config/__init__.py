@@ -13,12 +13,14 @@ from .observability import (
     ComputeLogSettings,
     EmailIdentity,
     HealthSettings,
+    HttpEndpointBuffering,
     HttpEndpointDestination,
     LogForwardingSettings,
     LoggingSettings,
     TeamRoute,
 )
 from .errors import ConfigError
+from .secret_refs import parse_secret_reference
 from .loader import load_environment, load_environments, parse_environment
 from .platform import (
     AgentQueues,
@@ -40,6 +42,7 @@ __all__ = [
     "DeploymentSettings",
     "EmailIdentity",
     "HealthSettings",
+    "HttpEndpointBuffering",
     "HttpEndpointDestination",
     "LogForwardingSettings",
     "LoggingSettings",
@@ -61,4 +64,5 @@ __all__ = [
     "load_environment",
     "load_environments",
     "parse_environment",
+    "parse_secret_reference",
 ]

@@ -35,9 +35,7 @@ class SecretReferenceProblem(ValueError):
 def _check_name(name: str) -> None:
     limit = shape_limits("secretsmanager", "NameType")["max"]
     if not _NAME.fullmatch(name):
-        raise SecretReferenceProblem(
-            "a secret name may contain only ASCII letters, digits and / _ + = . @ -; must be " + FORMS
-        )
+        raise SecretReferenceProblem("a secret name may contain only ASCII letters, digits and / _ + = . @ -")
     if len(name) > limit:
         raise SecretReferenceProblem(f"a secret name may have at most {limit} characters, this has {len(name)}")
 
@@ -88,6 +86,14 @@ def parse_secret_reference(text: str) -> SecretReference:
 def check_secret_reference(text: str) -> str:
     """Pydantic ``AfterValidator``: keeps the text, raises if it is not a valid reference."""
     parse_secret_reference(text)
+    return text
+
+
+def check_secret_name(text: str) -> str:
+    """Pydantic ``AfterValidator`` for a field holding a plain secret name."""
+    if text.startswith("arn:"):
+        raise SecretReferenceProblem("must be a secret name, not an ARN")
+    _check_name(text)
     return text
 
 

@@ -69,7 +69,6 @@ Name = matching(r"[a-z][a-z0-9-]{0,38}[a-z0-9]", "2-40 lowercase letters, digits
 DeploymentName = matching(r"[a-z0-9][a-z0-9-]{0,62}", "a Dagster+ deployment name (lowercase letters, digits, '-')")
 Organization = matching(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}", "a non-empty Dagster+ organization name (letters, digits, '-', '_')")
 AccountId = matching(r"\d{12}", "a 12-digit AWS account id")
-SecretName = matching(r"[A-Za-z0-9/_+=.@-]{1,512}", "a Secrets Manager secret name (letters, digits, /_+=.@-)")
 VpcId = matching(r"vpc-[0-9a-f]{8,17}", "a VPC id such as vpc-0abc12345def67890")
 SubnetId = matching(r"subnet-[0-9a-f]{8,17}", "a subnet id such as subnet-0abc12345def67890")
 ImageVersion = matching(r"\d+\.\d+\.\d+", "a pinned release such as 1.13.27 (no 'latest')")
@@ -128,3 +127,13 @@ def unique(what: str):
         return values
 
     return check
+
+
+def _secret_name(value: str) -> str:
+    from .secret_refs import check_secret_name
+
+    return check_secret_name(value)
+
+
+#: A Secrets Manager secret name (ASCII letters, digits, ``/_+=.@-``; length from the API model).
+SecretName = Annotated[str, AfterValidator(_secret_name)]
