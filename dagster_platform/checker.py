@@ -222,6 +222,8 @@ def schedule_run_tags(
             )
             data = schedule.evaluate_tick(context)
     except Exception as exc:  # user code: report, don't crash
+        while exc.__cause__ is not None and type(exc).__module__.startswith("dagster"):
+            exc = exc.__cause__  # the user's own error under Dagster's wrapper
         first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         return found + [
             (

@@ -16,7 +16,6 @@ import json
 import re
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
-from typing import Any
 
 from dagster_platform.policy import RunPolicy
 
@@ -147,44 +146,24 @@ def check_k8s_config(value: str, policy: RunPolicy) -> list[K8sProblem]:
 
 
 def _cap_problems(path: str, raw: str, name: str, quantity: Decimal, policy: RunPolicy) -> list[K8sProblem]:
+    caps = {
+        "cpu": (Decimal(policy.limits.max_cpu) / 1024, f"limits.max_cpu={policy.limits.max_cpu}", "cores"),
+        "memory": (
+            Decimal(policy.limits.max_memory_mib) * _MIB,
+            f"limits.max_memory_mib={policy.limits.max_memory_mib}",
+            f"{policy.limits.max_memory_mib}Mi",
+        ),
+        "ephemeral-storage": (
+            Decimal(policy.limits.max_ephemeral_storage_gib) * _MIB * 1024,
+            f"limits.max_ephemeral_storage_gib={policy.limits.max_ephemeral_storage_gib}",
+            f"{policy.limits.max_ephemeral_storage_gib}Gi",
+        ),
+    }
+    if name not in caps:
+        return []
+    cap, cap_field, shown = caps[name]
+    if quantity <= cap:
+        return []
     if name == "cpu":
-        cap_cores = Decimal(policy.limits.max_cpu) / 1024
-        if quantity > cap_cores:
-            return [
-                (
-                    "error",
-                    path,
-                    raw,
-                    f"{_format(quantity)} cores is above the {policy.label} cap limits.max_cpu="
-                    f"{policy.limits.max_cpu} ({_format(cap_cores)} cores)",
-                )
-            ]
-    elif name == "memory":
-        mib = quantity / _MIB
-        if mib > policy.limits.max_memory_mib:
-            return [
-                (
-                    "error",
-                    path,
-                    raw,
-                    f"{_format(mib.quantize(Decimal('0.01')))} MiB is above the {policy.label} cap "
-                    f"limits.max_memory_mib={policy.limits.max_memory_mib}",
-                )
-            ]
-    elif name == "ephemeral-storage":
-        gib = quantity / (_MIB * 1024)
-        if gib > policy.limits.max_ephemeral_storage_gib:
-            return [
-                (
-                    "error",
-                    path,
-                    raw,
-                    f"{_format(gib.quantize(Decimal('0.01')))} GiB is above the {policy.label} cap "
-                    f"limits.max_ephemeral_storage_gib={policy.limits.max_ephemeral_storage_gib}",
-                )
-            ]
-    return []
-
-
-def describe(config: Any) -> str:  # pragma: no cover - convenience for explain
-    return json.dumps(config, sort_keys=True)
+        shown = f"{_format(cap)} cores"
+    return [("error", path, raw, f"above the {policy.label} cap {cap_field} ({shown})")]
