@@ -1312,3 +1312,43 @@ def summarize(requests: list[AuthzRequest]) -> list[tuple[str, tuple[str, ...], 
         ))
         kinds.add((request.action, tuple(sorted({_generalize(arn) for arn in request.resources})), tuple(dict.fromkeys(context))))
     return sorted(kinds)
+
+
+def _agent_task_definition(template: Mapping[str, Any]) -> Mapping[str, Any]:
+    return next(
+        resource["Properties"] for resource in template["Resources"].values()
+        if resource["Type"] == "AWS::ECS::TaskDefinition"
+        and any(container["Name"] == "agent" for container in resource["Properties"]["ContainerDefinitions"])
+    )
+
+
+def template_bindings(platform_template: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+    """Bindings for ``tests/authz/world.TemplateWorld`` (logical id -> attribute -> value): every ``Ref`` and
+    ``Fn::GetAtt`` of the synthesized agent container's environment and task/execution roles, bound to what the
+    recording's moto world used, so the template's ARNs are the ones the recorded requests name."""
+    rec = recording()
+    definition = _agent_task_definition(platform_template)
+    container = next(c for c in definition["ContainerDefinitions"] if c["Name"] == "agent")
+    known = {item["Name"]: item["Value"] for item in container["Environment"]}
+    known["<agent task role>"] = definition["TaskRoleArn"]
+    known["<agent execution role>"] = definition["ExecutionRoleArn"]
+    values = {**rec.agent_environment, "<agent task role>": rec.bindings["role:agent_task"],
+              "<agent execution role>": rec.bindings["role:agent_execution"]}
+    bound: dict[str, dict[str, str]] = {}
+    for name, reference in known.items():
+        if name not in values or not isinstance(reference, dict):
+            continue
+        if "Ref" in reference:
+            bound.setdefault(reference["Ref"], {})["Ref"] = values[name]
+        elif "Fn::GetAtt" in reference:
+            logical_id, attribute = reference["Fn::GetAtt"]
+            bound.setdefault(logical_id, {})[attribute] = values[name]
+    for attributes in bound.values():  # the other attributes of the same resources
+        if attributes.get("Ref") == rec.bindings["cluster_name"]:
+            attributes["Arn"] = rec.bindings["cluster_arn"]
+        if attributes.get("Id") == rec.bindings["namespace_id"]:
+            attributes.update(Ref=rec.bindings["namespace_id"], Arn=rec.bindings["namespace_arn"],
+                              HostedZoneId=rec.bindings["namespace_hosted_zone_id"])
+        if attributes.get("Arn", "").startswith(f"arn:{PARTITION}:iam::"):
+            attributes["Ref"] = attributes["Arn"].rsplit("/", 1)[-1]
+    return bound

@@ -365,3 +365,15 @@ def test_rendered_agent_config_and_environment_are_the_synthesized_ones(synthesi
     from constructs_lib.agent.agent_config import ENV_AGENT_CONFIG
 
     assert template_names - {ENV_AGENT_CONFIG} == set(lc.recording().agent_environment) - injected_by_fargate
+
+
+def test_template_bindings_give_the_templates_resources_the_recorded_arns(synthesized, recording):
+    template = synthesized.template("prod", "platform")
+    bound = lc.template_bindings(template)
+    by_value = {value: (logical_id, attribute) for logical_id, attrs in bound.items() for attribute, value in attrs.items()}
+    for key in ("cluster_arn", "namespace_arn", "namespace_id", "role:agent_task", "role:workload_task",
+                "role:location_task:analytics", "role:location_execution:forecasting", "subnet_0"):
+        logical_id, _ = by_value[recording.bindings[key]]
+        assert logical_id in template["Resources"], key
+    namespace = by_value[recording.bindings["namespace_arn"]][0]
+    assert template["Resources"][namespace]["Type"] == "AWS::ServiceDiscovery::PrivateDnsNamespace"
