@@ -175,6 +175,8 @@ CATALOGUE: list[Case] = [
          ["name = 'environmentnam': too long (14 characters): at most 13, because the compute-log bucket name "
           "dagster-<env>-compute-logs-<account>-<region> may have 63 characters (S3 bucket names) and region names "
           "have up to 15"]),
+    Case("qa_eu", DEV_TEXT,
+         ["name = 'qa_eu': must be 2-13 lowercase letters, digits or '-', starting with a letter and not ending with '-'"]),
     # --- secrets ---------------------------------------------------------------------------------
     Case("arn-suffix", changed(DEV, ("agent.token_secret", {"existing_secret_arn": GOOD_ARN[:-7]})),
          [f"agent.token_secret.existing_secret_arn = '{GOOD_ARN[:-7]}': a secret ARN must end with the 6 characters "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Mapping
 
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
@@ -9,7 +10,7 @@ from pydantic import AfterValidator, Field, ValidationInfo, field_validator, mod
 from .errors import ABSENT, FieldProblem, raise_problems
 from .locations import CodeLocationSettings, DeploymentSettings, RunLimits, TaskSize
 from .observability import AlertingSettings, ComputeLogSettings, HealthSettings, LoggingSettings
-from .physical_names import environment_name_problem
+from .physical_names import environment_name_limit, environment_name_problem
 from .platform import AgentSettings, ClusterSettings, DagsterCloudSettings, NetworkSettings
 from .tags import tag_rules, tag_value_problem
 from .types import AccountId, Name, Region, StrictModel, TagKey
@@ -35,13 +36,19 @@ def _not_platform_key(key: str) -> str:
 
 
 def _environment_name(name: str) -> str:
+    if not re.fullmatch(r"[a-z][a-z0-9-]*[a-z0-9]", name):
+        raise ValueError(
+            f"must be 2-{environment_name_limit()[0]} lowercase letters, digits or '-', starting with a letter "
+            "and not ending with '-'"
+        )
     problem = environment_name_problem(name)
     if problem:
         raise ValueError(problem)
     return name
 
 
-EnvironmentName = Annotated[Name, AfterValidator(_environment_name)]
+#: The file name: it becomes part of bucket, queue, cluster and log group names.
+EnvironmentName = Annotated[str, AfterValidator(_environment_name)]
 StageTagKey = Annotated[TagKey, AfterValidator(_not_platform_key)]
 TagValue = Annotated[str, AfterValidator(_tag_value)]
 
