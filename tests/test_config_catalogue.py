@@ -125,7 +125,9 @@ CATALOGUE: list[Case] = [
          ["tags.dagster-platform:environment = 'dagster-platform:environment': keys starting with 'dagster-platform:' "
           "are set by the platform on every resource"]),
     Case("tag-number", changed(DEV, ("tags.cost", 12)),
-         ["tags.cost = 12: Input should be a valid string"]),
+         ["tags.cost = 12: Input should be a valid string (quote it in YAML: '...')"]),
+    Case("env-number", changed(DEV, ("code_locations.analytics.env_vars.DBT_THREADS", 4)),
+         ["code_locations.analytics.env_vars.DBT_THREADS = 4: Input should be a valid string (quote it in YAML: '...')"]),
     Case("secrets-tags", changed(PROD, ("code_locations.forecasting.secrets_tags", ["aws:models"])),
          ["code_locations.forecasting.secrets_tags[0] = 'aws:models': the 'aws:' prefix (in any case) is reserved by AWS for its own tags"]),
     Case("secrets-tag", changed(DEV, ("agent.secrets_tag", "dagster secrets!")),

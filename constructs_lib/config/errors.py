@@ -99,6 +99,8 @@ def format_validation_error(source: str, error: ValidationError, allowed_keys: d
         if message.startswith("Value error, "):
             message = message[len("Value error, ") :]
         message = " ".join(message.split())  # never more than one line per problem
+        if kind == "string_type" and isinstance(item.get("input"), (int, float, bool)):
+            message += " (quote it in YAML: '...')"
         if loc:
             lines.append(f"{source}: {_location(loc)} = {shorten(item.get('input'))}: {message}")
         else:
