@@ -3,7 +3,7 @@
 Dagster's ``run_failure_sensor`` moves its cursor even when the tick fails (by design: one bad
 run must not block the sensor), so an alert that could not be published is never retried. The
 platform's run-failure sensor is a plain ``@sensor`` over the instance's RUN_FAILURE events
-instead; its cursor (``FailureCursor``) moves past an event only in a tick whose publish
+instead; its cursor (``EventCursor``) moves past an event only in a tick whose publish
 succeeded. A publish failure raises: the tick fails (Dagster+ alerts on it through the
 ``TICK_FAILURE`` policy) and the next tick sends the same alerts again, with the same identity
 (``run_failure:<run id>``), so the relay sends them once.
@@ -32,22 +32,23 @@ TAG_AUTO_RETRY_RUN_ID = "dagster/auto_retry_run_id"
 TAG_RETRY_NUMBER = "dagster/retry_number"
 TAG_ROOT_RUN_ID = "dagster/root_run_id"
 TAG_PARENT_RUN_ID = "dagster/parent_run_id"
+TAG_MAX_RETRIES = "dagster/max_retries"
 
 CURSOR_VERSION = 2
 
 
 @dataclass
-class FailureCursor:
-    """``after``: storage id of the last RUN_FAILURE event handled (None: not started yet);
-    ``waiting``: failed runs whose alert waits for their retry decision, with when first seen."""
+class EventCursor:
+    """``after``: storage id of the last run status event handled (None: not started yet);
+    ``waiting``: runs whose alert waits (a failed run's retry decision), with when first seen."""
 
     after: int | None = None
     waiting: dict[str, float] = field(default_factory=dict)
 
     @classmethod
-    def parse(cls, text: str | None) -> FailureCursor:
+    def parse(cls, text: str | None) -> EventCursor:
         """This module's cursor; also Dagster's ``RunStatusSensorCursor`` of the run-failure
-        sensor this one replaced (same name), so an upgrade neither replays nor skips failures."""
+        sensors these replaced (same names), so an upgrade neither replays nor skips events."""
         if not text:
             return cls()
         try:
@@ -148,4 +149,4 @@ class Attempts:
 
 
 def cursor_summary(published: int, handled: int, waiting: int) -> str:
-    return f"published {published} alert(s) from {handled} failure event(s); {waiting} run(s) wait for a retry decision"
+    return f"published {published} alert(s) from {handled} run event(s); {waiting} run(s) wait for a retry decision"

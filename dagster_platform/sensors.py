@@ -9,7 +9,7 @@ They publish contract alerts (``alert_contract``) to the platform's alert relay:
   cursor passes a failure only in a tick whose publish succeeded (``run_failures``). Silent when
   the run policy's ``alerting.job_failure_alerts`` is ``dagster_plus``;
 * ``<prefix>_run_success``: successful runs tagged ``alert_on_success=true``, or every successful
-  run of ``success_jobs`` when given (``run_success``);
+  run of ``success_jobs`` when given (``run_success``), with the same cursor;
 * ``<prefix>_asset_checks``: each failed asset check evaluation (``asset_check_failure``, severity
   from the check), and each evaluation of a Dagster freshness check (``freshness`` with
   ``lateness_seconds``, 0 when it passed). A cursor on event storage ids publishes each evaluation
@@ -20,8 +20,10 @@ They publish contract alerts (``alert_contract``) to the platform's alert relay:
   a team's threshold) and one with lateness 0 when it is fresh again.
 
 A publish failure raises, so the tick fails visibly in Dagster+ (the ``TICK_FAILURE`` alert policy
-emails the platform team) and its cursor does not move. ``<prefix>_run_success`` is a Dagster run
-status sensor: its cursor moves even when the publish fails (success alerts are informational).
+emails the platform team) and its cursor does not move: the next tick sends the same alerts again,
+with the same identity, so nothing is lost and the relay sends each once. The run sensors are plain
+sensors over the run status events for this reason: Dagster's run status sensors move their cursor
+even when the tick fails.
 """
 
 from __future__ import annotations
@@ -39,17 +41,15 @@ from dagster import (
     DagsterEventType,
     DagsterInstance,
     DagsterRun,
-    DagsterRunStatus,
     DefaultSensorStatus,
     EventRecordsFilter,
     JobDefinition,
     RepositoryDefinition,
-    RunStatusSensorContext,
+    RunRecord,
     RunsFilter,
     SensorDefinition,
     SensorEvaluationContext,
     SkipReason,
-    run_status_sensor,
     sensor,
 )
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
@@ -70,11 +70,13 @@ from dagster_platform.freshness import FreshnessState, evaluate_freshness_policy
 from dagster_platform.policy import PolicyError, active_policy
 from dagster_platform.publish import AlertPublisher, publisher_from_environment
 from dagster_platform.run_failures import (
+    TAG_MAX_RETRIES,
     TAG_PARENT_RUN_ID,
     TAG_WILL_RETRY,
     Attempts,
     Decision,
-    FailureCursor,
+    EventCursor,
+    Verdict,
     cursor_summary,
     decide,
 )
@@ -134,7 +136,12 @@ def platform_alert_sensors(
     if success_alerts:
         sensors.append(
             _run_success_sensor(
-                alert_sensor_name("run_success", name_prefix), success_jobs, minimum_interval_seconds, default_status, publish
+                alert_sensor_name("run_success", name_prefix),
+                success_jobs,
+                minimum_interval_seconds,
+                max_events_per_tick,
+                default_status,
+                publish,
             )
         )
     if asset_check_alerts:
@@ -170,13 +177,6 @@ def _publisher_factory(publisher: AlertPublisher | PublisherFactory | None) -> P
 
 
 # --- runs -----------------------------------------------------------------------------------------
-
-
-def _end_time(context: RunStatusSensorContext) -> float:
-    record = context.instance.get_run_record_by_id(context.dagster_run.run_id)
-    if record is not None and record.end_time is not None:
-        return record.end_time
-    return get_current_timestamp()
 
 
 def _innermost_message(event_specific_data: Any, fallback: str) -> str:
@@ -226,9 +226,79 @@ def _job_failure_path() -> str:
         return "relay"  # an unreadable policy must not silence failures; the tag helpers report it
 
 
-def _newest_failure_storage_id(instance: DagsterInstance) -> int:
-    newest = instance.fetch_run_status_changes(DagsterEventType.RUN_FAILURE, limit=1, ascending=False).records
+def _newest_storage_id(instance: DagsterInstance, event_type: DagsterEventType) -> int:
+    newest = instance.fetch_run_status_changes(event_type, limit=1, ascending=False).records
     return newest[0].storage_id if newest else -1
+
+
+def _retries_possible(instance: DagsterInstance, run: DagsterRun) -> bool:
+    """Whether Dagster may still decide to retry this run: the instance retries runs, the
+    deployment's run_retries allow it (run policy; Dagster+ code servers may not see the setting),
+    or the run asks for retries itself."""
+    if instance.run_retries_enabled or run.tags.get(TAG_MAX_RETRIES, "0").strip() not in ("", "0"):
+        return True
+    try:
+        run_retries = active_policy().deployment_settings.run_retries
+    except PolicyError:
+        return True
+    return run_retries is not None and run_retries.max_retries > 0
+
+
+Judge = Callable[[DagsterInstance, DagsterRun, float, float], Verdict | None]
+Build = Callable[[DagsterInstance, RunRecord, Verdict, float], DagsterAlert]
+
+
+def _publish_run_events(
+    context: SensorEvaluationContext,
+    *,
+    event_type: DagsterEventType,
+    max_events: int,
+    job_names: frozenset[str] | None,
+    judge: Judge,
+    build: Build,
+    publish: PublisherFactory,
+) -> SkipReason:
+    """One tick over the run status events after the cursor, plus the runs still waiting: alert,
+    drop or keep waiting (``judge``, None drops), publish, and only then move the cursor."""
+    instance = context.instance
+    cursor = EventCursor.parse(context.cursor)
+    if cursor.after is None:
+        start = _newest_storage_id(instance, event_type)
+        context.update_cursor(EventCursor(after=start).dump())
+        return SkipReason(f"started after run status event {start}; later ones will be published")
+
+    events = instance.fetch_run_status_changes(
+        RunStatusChangeRecordsFilter(event_type=event_type, after_storage_id=cursor.after),
+        limit=max_events,
+        ascending=True,
+    ).records
+    now = get_current_timestamp()
+    candidates = dict(cursor.waiting)
+    for event in events:
+        candidates.setdefault(event.event_log_entry.run_id, now)
+    records = (
+        {r.dagster_run.run_id: r for r in instance.get_run_records(RunsFilter(run_ids=list(candidates)))}
+        if candidates
+        else {}
+    )
+    alerts: list[DagsterAlert] = []
+    waiting: dict[str, float] = {}
+    for run_id, first_seen in candidates.items():
+        record = records.get(run_id)
+        if record is None or not _is_ours(record.dagster_run, context, job_names):
+            continue  # deleted, or another location's run
+        verdict = judge(instance, record.dagster_run, first_seen, now)
+        if verdict is None or verdict.decision == Decision.RETRIED:
+            continue
+        if verdict.decision == Decision.WAIT:
+            waiting[run_id] = first_seen
+        else:
+            alerts.append(build(instance, record, verdict, now))
+    if alerts:
+        publish().publish(alerts)  # raises: the tick fails and the cursor stays where it was
+    after = events[-1].storage_id if events else cursor.after
+    context.update_cursor(EventCursor(after=after, waiting=waiting).dump())
+    return SkipReason(cursor_summary(len(alerts), len(events), len(waiting)))
 
 
 def _run_failure_sensor(
@@ -243,6 +313,30 @@ def _run_failure_sensor(
 ) -> SensorDefinition:
     job_names = frozenset(job.name for job in monitored_jobs) if monitored_jobs else None
 
+    def judge(instance: DagsterInstance, run: DagsterRun, first_seen: float, now: float) -> Verdict:
+        will_retry = run.tags.get(TAG_WILL_RETRY, "").strip().lower() == "true"
+        return decide(
+            run,
+            first_seen=first_seen,
+            now=now,
+            has_retry_run=will_retry
+            and bool(instance.get_run_ids(RunsFilter(tags={TAG_PARENT_RUN_ID: run.run_id}), limit=1)),
+            retries_enabled=_retries_possible(instance, run),
+            settle_seconds=settle_seconds,
+            retry_grace_seconds=retry_grace_seconds,
+        )
+
+    def build(instance: DagsterInstance, record: RunRecord, verdict: Verdict, now: float) -> DagsterAlert:
+        attempts = Attempts.of(record.dagster_run)
+        return run_failure_alert(
+            record.dagster_run,
+            occurred_at=record.end_time or now,
+            reasons=_failure_reasons(instance, record.dagster_run.run_id),
+            env=AlertEnvironment.from_environment(),
+            attempts=attempts.number,
+            preface=(attempts.describe(), verdict.note),
+        )
+
     @sensor(
         name=name,
         minimum_interval_seconds=interval,
@@ -253,69 +347,20 @@ def _run_failure_sensor(
         ),
     )
     def _sensor(context: SensorEvaluationContext) -> SkipReason:
-        instance = context.instance
-        cursor = FailureCursor.parse(context.cursor)
         if _job_failure_path() != "relay":
             # Dagster+ JOB_FAILURE policies alert; keep the cursor current so a switch back does not replay
-            context.update_cursor(FailureCursor(after=_newest_failure_storage_id(instance)).dump())
+            newest = _newest_storage_id(context.instance, DagsterEventType.RUN_FAILURE)
+            context.update_cursor(EventCursor(after=newest).dump())
             return SkipReason("job failures alert through Dagster+ policies (alerting.job_failure_alerts: dagster_plus)")
-        if cursor.after is None:
-            start = _newest_failure_storage_id(instance)
-            context.update_cursor(FailureCursor(after=start).dump())
-            return SkipReason(f"started after run failure event {start}; later failures will be published")
-
-        events = instance.fetch_run_status_changes(
-            RunStatusChangeRecordsFilter(event_type=DagsterEventType.RUN_FAILURE, after_storage_id=cursor.after),
-            limit=max_events,
-            ascending=True,
-        ).records
-        now = get_current_timestamp()
-        candidates = dict(cursor.waiting)
-        for event in events:
-            candidates.setdefault(event.event_log_entry.run_id, now)
-        records = (
-            {record.dagster_run.run_id: record for record in instance.get_run_records(RunsFilter(run_ids=list(candidates)))}
-            if candidates
-            else {}
+        return _publish_run_events(
+            context,
+            event_type=DagsterEventType.RUN_FAILURE,
+            max_events=max_events,
+            job_names=job_names,
+            judge=judge,
+            build=build,
+            publish=publish,
         )
-        env = AlertEnvironment.from_environment()
-        alerts: list[DagsterAlert] = []
-        waiting: dict[str, float] = {}
-        for run_id, first_seen in candidates.items():
-            record = records.get(run_id)
-            if record is None or not _is_ours(record.dagster_run, context, job_names):
-                continue  # deleted, or another location's run
-            run = record.dagster_run
-            verdict = decide(
-                run,
-                first_seen=first_seen,
-                now=now,
-                has_retry_run=bool(instance.get_run_ids(RunsFilter(tags={TAG_PARENT_RUN_ID: run_id}), limit=1))
-                if run.tags.get(TAG_WILL_RETRY, "").lower() == "true"
-                else False,
-                retries_enabled=instance.run_retries_enabled,
-                settle_seconds=settle_seconds,
-                retry_grace_seconds=retry_grace_seconds,
-            )
-            if verdict.decision == Decision.WAIT:
-                waiting[run_id] = first_seen
-            elif verdict.decision == Decision.ALERT:
-                attempts = Attempts.of(run)
-                alerts.append(
-                    run_failure_alert(
-                        run,
-                        occurred_at=record.end_time or now,
-                        reasons=_failure_reasons(instance, run_id),
-                        env=env,
-                        attempts=attempts.number,
-                        preface=(attempts.describe(), verdict.note),
-                    )
-                )
-        if alerts:
-            publish().publish(alerts)  # raises: the tick fails and the cursor stays where it was
-        after = events[-1].storage_id if events else cursor.after
-        context.update_cursor(FailureCursor(after=after, waiting=waiting).dump())
-        return SkipReason(cursor_summary(len(alerts), len(events), len(waiting)))
 
     return _sensor
 
@@ -328,15 +373,23 @@ def _run_success_sensor(
     name: str,
     success_jobs: Sequence[MonitoredJob] | None,
     interval: int,
+    max_events: int,
     default_status: DefaultSensorStatus,
     publish: PublisherFactory,
 ) -> SensorDefinition:
     explicit_jobs = bool(success_jobs)
+    job_names = frozenset(job.name for job in success_jobs) if success_jobs else None
 
-    @run_status_sensor(
+    def judge(instance: DagsterInstance, run: DagsterRun, first_seen: float, now: float) -> Verdict | None:
+        return Verdict(Decision.ALERT) if wants_success_alert(run, explicit_jobs) else None
+
+    def build(instance: DagsterInstance, record: RunRecord, verdict: Verdict, now: float) -> DagsterAlert:
+        return run_success_alert(
+            record.dagster_run, occurred_at=record.end_time or now, env=AlertEnvironment.from_environment()
+        )
+
+    @sensor(
         name=name,
-        run_status=DagsterRunStatus.SUCCESS,
-        monitored_jobs=list(success_jobs) if success_jobs else None,
         minimum_interval_seconds=interval,
         default_status=default_status,
         description=(
@@ -345,13 +398,16 @@ def _run_success_sensor(
             else f"Publishes a run_success alert for successful runs tagged {TAG_ALERT_ON_SUCCESS}=true"
         ),
     )
-    def _sensor(context: RunStatusSensorContext) -> None:
-        if not wants_success_alert(context.dagster_run, explicit_jobs):
-            return
-        alert = run_success_alert(
-            context.dagster_run, occurred_at=_end_time(context), env=AlertEnvironment.from_environment()
+    def _sensor(context: SensorEvaluationContext) -> SkipReason:
+        return _publish_run_events(
+            context,
+            event_type=DagsterEventType.RUN_SUCCESS,
+            max_events=max_events,
+            job_names=job_names,
+            judge=judge,
+            build=build,
+            publish=publish,
         )
-        publish().publish([alert])
 
     return _sensor
 

@@ -26,7 +26,7 @@ from dagster._time import get_current_timestamp
 
 from dagster_platform.alert_contract import DagsterAlert
 from dagster_platform.publish import AlertPublishError
-from dagster_platform.run_failures import Decision, FailureCursor, decide
+from dagster_platform.run_failures import Decision, EventCursor, decide
 from dagster_platform.sensors import platform_alert_sensors
 from dagster_platform.tags import alert_route, retries, run_tags
 
@@ -124,7 +124,7 @@ def test_an_alert_not_published_is_published_by_a_later_tick(
 
     [alert] = queue.take()
     assert (alert.run_id, alert.dedup_key) == (run.run_id, f"run_failure:{run.run_id}")
-    assert FailureCursor.parse(recovered.cursor).after > FailureCursor.parse(cursor).after
+    assert EventCursor.parse(recovered.cursor).after > EventCursor.parse(cursor).after
     tick(failure_sensor, instance, repository, recovered.cursor)
     assert queue.take() == []
 
@@ -137,7 +137,7 @@ def test_a_retried_run_alerts_once_on_its_last_attempt(
     assert instance.get_run_by_id(first.run_id).tags["dagster/will_retry"] == "true"
     waiting = tick(failure_sensor, instance, repository, cursor)
     assert queue.take() == []
-    assert list(FailureCursor.parse(waiting.cursor).waiting) == [first.run_id]
+    assert list(EventCursor.parse(waiting.cursor).waiting) == [first.run_id]
 
     second = retry_of(first, first, 1, instance, last=False)
     third = retry_of(second, first, 2, instance, last=True)
@@ -152,7 +152,7 @@ def test_a_retried_run_alerts_once_on_its_last_attempt(
     )
     assert "step load_orders: RuntimeError: warehouse refused the connection" in alert.details
     assert (alert.tags["dagster/retry_number"], alert.tags["dagster/root_run_id"]) == ("2", first.run_id)
-    assert FailureCursor.parse(done.cursor).waiting == {}
+    assert EventCursor.parse(done.cursor).waiting == {}
 
 
 def test_a_run_whose_retry_never_starts_is_alerted_after_the_grace_period(
@@ -235,8 +235,8 @@ def test_the_cursor_of_the_replaced_run_status_sensor_is_continued(
 
     assert [a.run_id for a in queue.take()] == [after.run_id]  # not `before`, already handled
     assert before.run_id != after.run_id
-    assert FailureCursor.parse("not json") == FailureCursor()
-    assert FailureCursor.parse(FailureCursor(after=7, waiting={"r": 1.5}).dump()) == FailureCursor(7, {"r": 1.5})
+    assert EventCursor.parse("not json") == EventCursor()
+    assert EventCursor.parse(EventCursor(after=7, waiting={"r": 1.5}).dump()) == EventCursor(7, {"r": 1.5})
 
 
 def test_a_silent_queue_fails_the_publish_promptly_instead_of_hanging_the_tick(

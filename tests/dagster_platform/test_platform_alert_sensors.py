@@ -25,13 +25,13 @@ from dagster import (
     asset,
     asset_check,
     build_last_update_freshness_checks,
-    build_run_status_sensor_context,
     build_sensor_context,
     define_asset_job,
     job,
     op,
 )
 from dagster._core.test_utils import freeze_time, instance_for_test
+from dagster._time import get_current_timestamp
 from moto import mock_aws
 
 from dagster_platform import publish
@@ -210,7 +210,7 @@ def test_run_failure_alert_carries_the_run_and_routes_by_its_team(
     published = tick(sensor, instance, repository, cursor)
 
     [(alert, attributes)] = received(queue_url)
-    assert published.skip_message.startswith("published 1 alert(s) from 1 failure event(s)")
+    assert published.skip_message.startswith("published 1 alert(s) from 1 run event(s)")
     run_id = result.run_id
     assert alert.kind == "run_failure"
     assert alert.severity == "error"
@@ -246,7 +246,12 @@ def test_a_run_without_a_team_tag_goes_to_the_location_team(
     cursor = started(sensor, instance, repository)
     failing_job_without_team.execute_in_process(instance=instance, raise_on_error=False)
 
-    tick(sensor, instance, repository, cursor)
+    # the policy's deployment retries runs (max_retries 2) but this instance records no retry
+    # decision: the sensor looks again for the settle time (30 s), then alerts
+    waiting = tick(sensor, instance, repository, cursor)
+    assert received(queue_url) == []
+    with freeze_time(get_current_timestamp() + 31):
+        tick(sensor, instance, repository, waiting.cursor)
 
     [(alert, _)] = received(queue_url)
     assert "alert_team" not in alert.tags
@@ -257,24 +262,24 @@ def test_a_run_without_a_team_tag_goes_to_the_location_team(
     monkeypatch.delenv("DAGSTER_CLOUD_LOCATION_NAME")
     monkeypatch.setenv("DAGSTER_PLATFORM_LOCATION", "forecasting")
     monkeypatch.setenv("DAGSTER_PLATFORM_DEFAULT_ALERT_TEAM", "ml")
-    tick(sensor, instance, repository, cursor)
+    tick(sensor, instance, repository, cursor)  # no policy: no deployment retries, alerted at once
 
     [(alert, _)] = received(queue_url)
     assert (alert.location, alert.team) == ("forecasting", "ml")
 
 
-def test_success_alerts_only_for_opted_in_runs(instance: DagsterInstance, queue_url: str) -> None:
+def test_success_alerts_only_for_opted_in_runs(
+    instance: DagsterInstance, queue_url: str, repository: RepositoryDefinition
+) -> None:
+    sensor = SENSORS["platform_alerts_run_success"]
+    cursor = started(sensor, instance, repository)
     for success_job in (announced_job, quiet_job):
-        result = success_job.execute_in_process(instance=instance)
-        context = build_run_status_sensor_context(
-            sensor_name="platform_alerts_run_success",
-            dagster_event=result.get_run_success_event(),
-            dagster_instance=instance,
-            dagster_run=result.dagster_run,
-        )
-        SENSORS["platform_alerts_run_success"](context)
+        success_job.execute_in_process(instance=instance)
+
+    published = tick(sensor, instance, repository, cursor)
 
     [(alert, _)] = received(queue_url)
+    assert published.skip_message.startswith("published 1 alert(s) from 2 run event(s)")
     assert (alert.kind, alert.severity, alert.job, alert.team) == (
         "run_success",
         "info",
