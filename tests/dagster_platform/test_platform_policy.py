@@ -232,3 +232,36 @@ def test_pure_modules_import_only_the_standard_library(subprocess_env) -> None:
         check=True,
     )
     assert completed.stdout.strip() == "[]"
+
+
+def test_ecs_override_allowances_and_concurrency(prod_policy_data: dict[str, Any]) -> None:
+    prod_policy_data["ecs_overrides"] = {"role_arns": ["arn:aws:iam::123456789012:role/runs"], "subnets": ["subnet-0aaa1111bbbb2222c"]}
+    prod_policy_data["deployment_settings"]["concurrency"] = {
+        "runs": {"max_concurrent_runs": 30, "tag_concurrency_limits": [{"key": "dagster/backfill", "limit": 10}]},
+        "pools": {"default_limit": 5},
+    }
+    policy = RunPolicy.from_dict(prod_policy_data, source="test")
+
+    assert policy.ecs_overrides.role_arns == ("arn:aws:iam::123456789012:role/runs",)
+    assert policy.ecs_overrides.subnets == ("subnet-0aaa1111bbbb2222c",)
+    assert policy.ecs_overrides.security_groups == ()
+    assert (policy.max_concurrent_runs, policy.pool_default_limit) == (30, 5)
+    assert policy.tag_concurrency_limits == ({"key": "dagster/backfill", "limit": 10},)
+    assert RunPolicy.from_dict(policy.to_dict(), source="test") == policy
+    jsonschema.Draft202012Validator(RUN_POLICY_JSON_SCHEMA).validate(policy.to_dict())
+    assert default_policy().pool_default_limit is None and default_policy().max_concurrent_runs is None
+
+
+@pytest.mark.parametrize(
+    ("ecs_overrides", "message"),
+    [
+        ({"roles": []}, "field 'ecs_overrides.roles' is not a known field; allowed: role_arns, subnets, security_groups"),
+        ({"subnets": "subnet-1"}, "field 'ecs_overrides.subnets' must be a list of strings, got string"),
+        ({"security_groups": ["sg-1", "sg-1"]}, "field 'ecs_overrides.security_groups[1]' repeats 'sg-1'"),
+    ],
+)
+def test_ecs_override_allowance_errors(prod_policy_data: dict[str, Any], ecs_overrides: dict, message: str) -> None:
+    prod_policy_data["ecs_overrides"] = ecs_overrides
+    with pytest.raises(PolicyError) as raised:
+        RunPolicy.from_dict(prod_policy_data, source="run_policy.json")
+    assert str(raised.value) == f"run_policy.json: {message}"
