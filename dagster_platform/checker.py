@@ -24,6 +24,7 @@ Each violation names the file and line where the definition is written, when the
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 from collections.abc import Iterator, Mapping, Sequence
@@ -150,10 +151,9 @@ def check_repository(
             report.add(f"job '{job.name}'", message, job.name, severity=severity)
 
     schedules = sorted(repository.schedule_defs, key=lambda s: s.name)
-    evaluated = []
-    if schedules:
-        with DagsterInstance.ephemeral() as instance:
-            evaluated = [(s, schedule_run_tags(repository, s, instance=instance)) for s in schedules]
+    with contextlib.ExitStack() as stack:
+        lazy = _LazyInstance(stack)
+        evaluated = [(s, schedule_run_tags(repository, s, instance=lazy)) for s in schedules]
     for schedule, requests in evaluated:
         result.schedules += 1
         subject = f"schedule '{schedule.name}'"
@@ -202,25 +202,45 @@ def tag_problems(
 # --- schedules ----------------------------------------------------------------------------------
 
 
+class _LazyInstance:
+    """An ephemeral Dagster instance, created only if a schedule needs one (its first creation
+    costs seconds of imports; most schedules evaluate without an instance)."""
+
+    def __init__(self, stack: contextlib.ExitStack) -> None:
+        self._stack = stack
+        self._instance: DagsterInstance | None = None
+
+    def get(self) -> DagsterInstance:
+        if self._instance is None:
+            self._instance = self._stack.enter_context(DagsterInstance.ephemeral())
+        return self._instance
+
+
 def schedule_run_tags(
     repository: RepositoryDefinition,
     schedule: ScheduleDefinition,
     *,
-    instance: DagsterInstance | None = None,
+    instance: _LazyInstance | None = None,
     now: datetime.datetime | None = None,
 ) -> list[tuple[dict[str, str], JobDefinition, str]]:
     """The tags of the runs a schedule launches: ``(tags, job, origin)`` per run request of one
     evaluated tick, plus the static overlay of the schedule's own tags on its job's. ``origin`` is
-    a message prefix naming the run request, or a ``could not evaluate...`` note."""
+    a message prefix naming the run request, or a ``could not evaluate...`` note. The tick is
+    evaluated as the scheduler would, first without an instance, then with an ephemeral one."""
     job = repository.get_job(schedule.job_name)
     found: list[tuple[dict[str, str], JobDefinition, str]] = [({**job.run_tags, **schedule.tags}, job, "")]
     scheduled = now or datetime.datetime.now(datetime.timezone.utc)
     try:
-        with _borrowed(instance) if instance is not None else DagsterInstance.ephemeral() as active:
-            context = build_schedule_context(
-                instance=active, scheduled_execution_time=scheduled, repository_def=repository
-            )
+        try:
+            context = build_schedule_context(scheduled_execution_time=scheduled, repository_def=repository)
             data = schedule.evaluate_tick(context)
+        except Exception:
+            with contextlib.ExitStack() as stack:
+                active = (instance or _LazyInstance(stack)).get()
+                context = build_schedule_context(
+                    instance=active, scheduled_execution_time=scheduled, repository_def=repository
+                )
+                data = schedule.evaluate_tick(context)
     except Exception as exc:  # user code: report, don't crash
         while exc.__cause__ is not None and type(exc).__module__.startswith("dagster"):
             exc = exc.__cause__  # the user's own error under Dagster's wrapper
@@ -239,19 +259,6 @@ def schedule_run_tags(
         origin = f"run request{f' {key!r}' if key else ''}: "
         found.append(({**request_job.run_tags, **request.tags}, request_job, origin))
     return found
-
-
-class _borrowed:
-    """Use a caller's instance in a ``with`` without disposing of it."""
-
-    def __init__(self, instance: DagsterInstance) -> None:
-        self.instance = instance
-
-    def __enter__(self) -> DagsterInstance:
-        return self.instance
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 # --- assets, steps and pools --------------------------------------------------------------------
