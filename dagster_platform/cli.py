@@ -90,8 +90,9 @@ def main(
                 args.definitions, working_directory=args.working_directory, policy=policy
             )
     except RunPolicyViolation as exc:
-        # a tag helper refused a value while the module was imported
-        print(f"{args.definitions}: {exc}", file=out)
+        # a tag helper refused a value while the module was imported; its message names file:line
+        message = str(exc)
+        print(message if _names_a_line(message) else f"{args.definitions}: {message}", file=out)
         return EXIT_VIOLATIONS
     except (DefinitionsLoadError, PolicyError) as exc:
         print(f"error: {exc}", file=err)
@@ -100,6 +101,12 @@ def main(
     if args.command == "check":
         return _check(args.definitions, loaded.repository, policy, location, out, loaded.sources)
     return _explain(args, loaded.repository, policy, location, out, err, loaded.sources)
+
+
+def _names_a_line(message: str) -> bool:
+    location = message.split(": ", 1)[0]
+    path, _, line = location.rpartition(":")
+    return bool(path) and line.isdigit()
 
 
 def _check(

@@ -232,3 +232,26 @@ def test_explain_shows_a_computed_retry_at_the_guards_cap(platform_cli, prod_lik
         f"  op 'call': RetryRequested with max_retries computed at run time ({definitions}:5); the run guard stops it past "
         "retries.max_op_retries=5; up to 6 attempts per run, 12 over 2 run attempts"
     ) in completed.stdout.splitlines()
+
+
+def test_a_helper_error_the_checker_cannot_defer_names_its_line_once(platform_cli, prod_like: Path, tmp_path: Path) -> None:
+    definitions = tmp_path / "definitions.py"
+    definitions.write_text(
+        "from dagster import Definitions, job, op\n"
+        "from dagster_platform.tags import priority, run_tags\n\n"
+        "@op\n"
+        "def step():\n"
+        "    pass\n\n"
+        "@job(tags=run_tags(priority(1), priority(2)))\n"
+        "def twice():\n"
+        "    step()\n\n"
+        "defs = Definitions(jobs=[twice])\n",
+        encoding="utf-8",
+    )
+
+    completed = platform_cli("check", "--policy", str(prod_like), str(definitions))
+
+    assert completed.returncode == 1, completed.stderr
+    assert completed.stdout.splitlines() == [
+        f"{definitions}:8: job 'twice': run_tags: dagster/priority is set twice, to '1' and '2'"
+    ]
