@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -325,6 +326,29 @@ def step_pool(job: JobDefinition, handle: NodeHandle) -> tuple[str, str] | None:
     return (key, f"tag {TAG_CONCURRENCY_KEY}") if key else None
 
 
+def ecs_executor_config(job: JobDefinition) -> dict[str, str]:
+    """The ``ecs_executor``'s own sizes for every step, as the tags they stand for: its
+    ``.configured(...)`` values, overlaid with the job's default run config
+    (``execution.config``). Step tags override ``cpu``/``memory``; ``task_overrides`` merge."""
+    if job.executor_def.name != ECS_EXECUTOR_NAME:
+        return {}
+    config: dict = {}
+    schema = job.executor_def.config_schema
+    resolved = schema.resolve_config({}) if hasattr(schema, "resolve_config") else None  # .configured(...) only
+    if resolved is not None and resolved.success and isinstance(resolved.value, Mapping):
+        config.update(resolved.value.get("config") or {})
+    run_config = job.run_config if isinstance(getattr(job, "run_config", None), Mapping) else {}
+    execution = (run_config.get("execution") or {}) if isinstance(run_config, Mapping) else {}
+    config.update((execution.get("config") or {}) if isinstance(execution, Mapping) else {})
+    tags = {}
+    for key, tag in (("cpu", limits.TAG_ECS_CPU), ("memory", limits.TAG_ECS_MEMORY), ("ephemeral_storage", limits.TAG_ECS_EPHEMERAL_STORAGE)):
+        if config.get(key) is not None:
+            tags[tag] = str(config[key])
+    if config.get("task_overrides"):
+        tags["ecs/task_overrides"] = json.dumps(config["task_overrides"])
+    return tags
+
+
 def pool_limit(policy: RunPolicy, pool: str) -> tuple[int | None, str]:
     """The deployment's limit for a pool and where it comes from."""
     limit = policy.pool_default_limit
@@ -360,6 +384,11 @@ def _check_steps(
             for message in retry_policy_problems(job.op_retry_policy, policy):
                 report.add(f"job '{job.name}'", f"op_retry_policy {message}", job.name)
         ecs_steps = job.executor_def.name == ECS_EXECUTOR_NAME
+        executor_tags = ecs_executor_config(job)
+        executor_messages = set()
+        for message, severity in tag_problems(executor_tags, policy, location, required=False):
+            executor_messages.add(message)
+            report.add(f"job '{job.name}'", f"ecs_executor config {message}", job.name, severity=severity)
         for handle, _definition, retry_policy in iterate_ops(job):
             subject = node_subject(job, handle)
             names = _source_names(job, handle)
@@ -369,8 +398,9 @@ def _check_steps(
                     report.add(subject, message, *names)
             tags = {k: v for k, v in step_tags(job, handle).items() if k in _STEP_TAGS}
             if tags and ecs_steps:
-                for message, severity in tag_problems(tags, policy, location, required=False):
-                    report.add(subject, f"step {message}", *names, severity=severity)
+                for message, severity in tag_problems({**executor_tags, **tags}, policy, location, required=False):
+                    if message not in executor_messages:
+                        report.add(subject, f"step {message}", *names, severity=severity)
             elif tags and not is_hidden_job(job.name):
                 report.add(
                     subject,

@@ -26,6 +26,7 @@ from dagster_platform import ecs_overrides, k8s_config, limits, rules
 from dagster_platform.checker import (
     ECS_EXECUTOR_NAME,
     display_path,
+    ecs_executor_config,
     is_hidden_job,
     iterate_ops,
     node_subject,
@@ -276,11 +277,17 @@ def _step_sizes(job: JobDefinition, direct: Launch) -> list[StepSize]:
     if job.executor_def.name != ECS_EXECUTOR_NAME:
         return []
     sizes = []
+    executor = ecs_executor_config(job)
     for handle, _definition, _policy in iterate_ops(job):
         tags = step_tags(job, handle)
         cpu = tags.get(limits.TAG_ECS_CPU)
         memory = tags.get(limits.TAG_ECS_MEMORY)
-        source = "step tags" if cpu or memory else "the run's size (no step tags)"
+        if cpu or memory:
+            source = "step tags"
+        elif executor.get(limits.TAG_ECS_CPU) or executor.get(limits.TAG_ECS_MEMORY):
+            cpu, memory, source = executor.get(limits.TAG_ECS_CPU), executor.get(limits.TAG_ECS_MEMORY), "ecs_executor config"
+        else:
+            source = "the run's size (no step tags)"
         sizes.append(
             StepSize(
                 node_subject(job, handle),

@@ -210,3 +210,38 @@ def test_where_definitions_are_written(tmp_path: Path) -> None:
     definition = enclosing_definition(str(source), 3)
     assert definition is not None and (definition.kind, definition.name) == ("job", "daily_job")
     assert enclosing_definition(str(source), 9) is None  # the body of a job is not where its tags are
+
+
+@job(
+    tags={"alert_team": "ml"},
+    executor_def=ecs_executor.configured({"cpu": 8192, "memory": 16384}),
+)
+def configured_executor() -> None:
+    big_step()
+
+
+@job(tags={"alert_team": "ml"}, executor_def=ecs_executor, config={"execution": {"config": {"cpu": 512, "memory": 8192}}})
+def run_config_executor() -> None:
+    big_step()
+
+
+def test_ecs_executor_config_sizes_every_step(prod: RunPolicy) -> None:
+    repository = Definitions(jobs=[configured_executor, run_config_executor]).get_repository_def()
+
+    messages = [(v.subject, v.message) for v in check_repository(repository, prod).violations]
+
+    assert messages == [
+        (
+            "job 'configured_executor'",
+            "ecs_executor config tag ecs/cpu='8192': above the prod policy cap limits.max_cpu=4096; allowed: 256, 512, 1024, 2048, 4096",
+        ),
+        (
+            "op 'big_step'",
+            "step tag ecs/task_overrides: memory='9000': not offered by Fargate with cpu 1024 (ecs/cpu); "
+            "memory allowed for cpu 1024: 2048, 3072, 4096, 5120, 6144, 7168, 8192",
+        ),
+        (
+            "job 'run_config_executor'",
+            "ecs_executor config tag ecs/memory='8192': not offered by Fargate with ecs/cpu=512; allowed: 1024, 2048, 3072, 4096",
+        ),
+    ]
