@@ -222,3 +222,67 @@ def test_a_started_run_the_launcher_cannot_stop_is_alerted_as_such(
     assert alert["title"] == "Run of daily breaks the run policy and could not be stopped"
     assert "container_config.resources.requests.memory='2Gi': above its limit 1Gi" in alert["details"]
 
+
+
+SLOW_LOCATION = '''
+import time
+from dagster import Definitions, job, op
+
+@op
+def wait() -> None:
+    time.sleep(120)
+
+@job(tags={"alert_team": "data-eng"})
+def slow() -> None:
+    wait()
+
+defs = Definitions(jobs=[slow])
+'''
+
+
+def test_a_started_run_is_terminated_by_its_launcher(prod: RunPolicy, queue, tmp_path, monkeypatch) -> None:
+    """A real run in a subprocess launched through a gRPC code server (Dagster's DefaultRunLauncher),
+    with a priority the policy refuses: the guard's cancel request stops the run worker."""
+    import importlib
+    import sys
+    import time
+
+    from dagster._core.workspace.context import WorkspaceProcessContext
+    from dagster._core.workspace.load_target import PythonFileTarget
+
+    sqs, url = queue
+    (tmp_path / "slow_location.py").write_text(SLOW_LOCATION, encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    slow_location = importlib.import_module("slow_location")
+    target = PythonFileTarget(
+        python_file=str(tmp_path / "slow_location.py"),
+        attribute="defs",
+        working_directory=str(tmp_path),
+        location_name="analytics",
+    )
+    with instance_for_test() as instance, WorkspaceProcessContext(instance, target) as process_context:
+        workspace = process_context.create_request_context()
+        remote_job = workspace.get_code_location("analytics").get_repository("__repository__").get_full_job("slow")
+        run = instance.create_run_for_job(
+            job_def=slow_location.slow,
+            remote_job_origin=remote_job.get_remote_origin(),
+            job_code_origin=remote_job.get_python_origin(),
+            tags={"alert_team": "data-eng", "dagster/priority": "20"},
+        )
+        instance.launch_run(run.run_id, workspace)
+        deadline = time.monotonic() + 120
+        while instance.get_run_by_id(run.run_id).status != DagsterRunStatus.STARTED and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert instance.get_run_by_id(run.run_id).status == DagsterRunStatus.STARTED
+
+        guard = run_policy_guard_sensor(policy=prod, publisher=SqsAlertPublisher(url))
+        tick(guard, Definitions(jobs=[slow_location.slow], sensors=[guard]), instance, None)
+
+        while instance.get_run_by_id(run.run_id).status != DagsterRunStatus.CANCELED and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert instance.get_run_by_id(run.run_id).status == DagsterRunStatus.CANCELED
+    sys.modules.pop("slow_location", None)
+    [alert] = received(sqs, url)
+    assert alert["title"] == "Run of slow refused by the run policy"
+    assert alert["location"] == "analytics"
+    assert "tag dagster/priority='20': outside the prod policy range; allowed: -10..10" in alert["details"]
