@@ -6,7 +6,8 @@ next to cdk-nag's, with the construct path of each resource, and fail synth like
 than the accepted ones (``ACCEPTED_WARNINGS``) are reported as warnings. Results are cached in
 ``<outdir>/.platform-checks/cfn-lint.json`` by the SHA-256 of the template text, the region and the
 cfn-lint version, so an unchanged template costs nothing and the review report reuses them.
-A finding can be acknowledged like a cdk-nag one: ``acknowledge(construct, "E3031", reason)``.
+A finding can be acknowledged like a cdk-nag one, with the plugin name as prefix:
+``constructs_lib.nag.acknowledge(construct, "cfn-lint::E3024", reason)``.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ REPORT_FILE = "validation-report.json"
 NON_FAILING = {"warning", "info", "informational"}
 HINT = (
     "fix each, or acknowledge it with a reason on the narrowest construct: "
-    "constructs_lib.nag.acknowledge(construct, rule, reason)"
+    "constructs_lib.nag.acknowledge(construct, rule, reason) (cfn-lint rules as \"cfn-lint::E3024\")"
 )
 
 

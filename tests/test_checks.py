@@ -100,3 +100,80 @@ def test_agent_wildcards_are_exactly_the_reviewed_set(synthesized):
     }
     cluster_id = next(iter(synthesized.resources("dev", "platform", "AWS::ECS::Cluster")))
     assert {i.replace(f"<{cluster_id}>", "<Cluster>") for i in ids} == EXPECTED_AGENT_WILDCARDS
+
+
+# ----------------------------------------------------------------------------- the synth gate in-process
+
+def gated_app(tmp_path, *, cfn_lint=True):
+    from constructs_lib.nag import attach_platform_checks
+
+    app = App(outdir=str(tmp_path))
+    attach_platform_checks(app, cfn_lint=cfn_lint)
+    return app, Stack(Stage(app, "probe"), "stack")
+
+
+def test_attach_platform_checks_stops_synth_with_one_line_per_finding(tmp_path):
+    from constructs_lib.synth_gate import SynthChecksFailed
+
+    app, stack = gated_app(tmp_path)
+    s3.Bucket(stack, "OpenBucket")
+    with pytest.raises(SynthChecksFailed) as raised:
+        app.synth()
+    assert raised.value.code != 0 and isinstance(raised.value, SystemExit)  # exit status 1, no traceback
+    lines = str(raised.value).splitlines()
+    assert lines[0] == f"synth failed: 2 unacknowledged findings (full report: {tmp_path}/validation-report.json)"
+    assert lines[1:3] == [
+        "probe/stack/OpenBucket/Resource: AwsSolutions-S1 (AwsSolutions, error): The S3 Bucket has server access logs disabled.",
+        "probe/stack/OpenBucket/Resource: AwsSolutions-S10 (AwsSolutions, error): The S3 Bucket or bucket policy does not require requests to use SSL.",
+    ]
+
+
+def test_a_cfn_lint_error_can_be_acknowledged_like_a_nag_finding(tmp_path):
+    from aws_cdk import Tags
+
+    from constructs_lib.nag import acknowledge
+    from constructs_lib.synth_gate import SynthChecksFailed
+
+    app, stack = gated_app(tmp_path / "unacknowledged")
+    bucket = s3.Bucket(stack, "Bucket", enforce_ssl=True, server_access_logs_prefix="logs/")
+    Tags.of(bucket).add("aws:owner", "data")
+    with pytest.raises(SynthChecksFailed, match=r"probe/stack/Bucket/Resource: E3024 \(cfn-lint, error\): 'aws:owner'"):
+        app.synth()
+
+    app, stack = gated_app(tmp_path / "acknowledged")
+    bucket = s3.Bucket(stack, "Bucket", enforce_ssl=True, server_access_logs_prefix="logs/")
+    Tags.of(bucket).add("aws:owner", "data")
+    acknowledge(bucket, "cfn-lint::E3024", "A probe of the acknowledgment path for cfn-lint findings.")
+    app.synth()
+
+
+def test_cfn_lint_off_lets_a_lint_error_through_but_not_a_nag_finding(tmp_path):
+    from aws_cdk import Tags
+
+    app, stack = gated_app(tmp_path, cfn_lint=False)
+    bucket = s3.Bucket(stack, "Bucket", enforce_ssl=True, server_access_logs_prefix="logs/")
+    Tags.of(bucket).add("aws:owner", "data")
+    app.synth()
+
+
+def test_warnings_and_successful_plugins_do_not_fail_and_a_failure_without_errors_still_does():
+    from constructs_lib.synth_gate import failing_findings
+
+    def plugin(conclusion, *severities):
+        return {"pluginName": "p", "conclusion": conclusion, "violations": [
+            {"ruleName": f"R{i}", "description": "d", "severity": s, "violatingConstructs": [{"constructPath": "a/b"}]}
+            for i, s in enumerate(severities)]}
+
+    assert failing_findings({"pluginReports": [plugin("success", "warning"), plugin("failure", "warning")]})[0].rule == "-"
+    assert failing_findings({"pluginReports": [plugin("success", "error")]}) == []
+    assert [f.rule for f in failing_findings({"pluginReports": [plugin("failure", "warning", "error", "fatal")]})] == ["R1", "R2"]
+
+
+def test_synth_is_judged_by_its_own_report_not_a_stale_one(tmp_path):
+    import json as _json
+
+    (tmp_path / "validation-report.json").write_text(_json.dumps({"pluginReports": [
+        {"pluginName": "old", "conclusion": "failure", "violations": [{"ruleName": "X", "severity": "error"}]}]}))
+    app, stack = gated_app(tmp_path)
+    s3.Bucket(stack, "Bucket", enforce_ssl=True, server_access_logs_prefix="logs/")
+    app.synth()
