@@ -112,6 +112,13 @@ def test_the_five_the_checker_missed_are_caught_against_the_rendered_prod_policy
     policy = tmp_path / "run_policy.json"
     policy.write_text(render_run_policy_json(load_environment(REPO_ROOT / "config" / "prod.yaml")), encoding="utf-8")
 
+    from dagster_platform.policy import load_policy
+
+    rendered = load_policy(policy)
+    assert (rendered.limits.max_cpu, rendered.limits.max_memory_mib) == (4096, 30720)
+    assert rendered.pool_default_limit == 5  # deployment_settings.concurrency reaches the checker
+    assert rendered.ecs_overrides.role_arns == () and rendered.ecs_overrides.subnets == ()  # prod: new private VPC
+
     completed = platform_cli("check", "--policy", str(policy), "--location", "analytics", EVERY)
 
     assert completed.returncode == 1, completed.stderr
