@@ -15,7 +15,14 @@ Call them at module level in a code location::
 
 A value the active run policy (see :mod:`dagster_platform.policy`) does not allow raises
 :class:`RunPolicyViolation` while the module is imported, so the code location fails to load with a
-one-line message instead of launching runs that ECS or Dagster would reject later.
+one-line message instead of launching runs that ECS or Dagster would reject later. The message
+names the file and line, the definition the tags are for, and every refused value of the
+statement (the other helper calls with literal arguments are evaluated from the source)::
+
+    defs.py:14: job 'oversized': ecs_resources: ecs/memory=4096 is ...; retries: dagster/max_retries=9 is ...
+
+Under the checker (:func:`checking_definitions`) the helpers return their tags instead, and the
+checker reports each refused value on the job, schedule or sensor that carries it.
 Standard library only.
 """
 
