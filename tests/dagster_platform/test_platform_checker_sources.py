@@ -245,3 +245,42 @@ def test_ecs_executor_config_sizes_every_step(prod: RunPolicy) -> None:
             "ecs_executor config tag ecs/memory='8192': not offered by Fargate with ecs/cpu=512; allowed: 1024, 2048, 3072, 4096",
         ),
     ]
+
+
+def test_explain_lists_sensor_and_automation_launches(prod: RunPolicy) -> None:
+    from dagster import AutomationCondition, AutomationConditionSensorDefinition, RunRequest, define_asset_job, sensor
+
+    from dagster_platform.explain import explain_job
+
+    @asset(automation_condition=AutomationCondition.eager())
+    def table() -> None:
+        return None
+
+    table_job = define_asset_job(
+        "table_job",
+        selection=[table],
+        tags={"alert_team": "ml", "ecs/task_overrides": json.dumps({"cpu": "8192", "memory": "16384"})},
+    )
+
+    @sensor(job=table_job)
+    def on_file():
+        yield RunRequest()
+
+    automation = AutomationConditionSensorDefinition(
+        "automation", target=AssetSelection.all(), run_tags={"dagster/priority": "2"}
+    )
+    repository = Definitions(assets=[table], jobs=[table_job], sensors=[on_file, automation]).get_repository_def()
+
+    explanation = explain_job(repository, "table_job", prod, prod.location("analytics"))
+
+    assert [launch.path for launch in explanation.launches][1:] == ["automation sensor 'automation'", "sensor 'on_file'"]
+    automated = explanation.launches[1]
+    assert automated.note.startswith("(materializes table in runs of its own")
+    assert automated.setting("cpu").source == "locations.analytics.run.cpu"  # not the asset job's override
+    assert automated.setting("priority").layer == "launch tag"
+    cpu = explanation.setting("cpu")
+    assert (cpu.value, cpu.source, cpu.problem) == (
+        "8192",
+        "ecs/task_overrides: cpu",
+        "above the prod policy cap limits.max_cpu=4096",
+    )
