@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 import boto3
 import pytest
-from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
+from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
 from dagster._core.scheduler.instigation import InstigatorType, TickStatus
 from moto.server import ThreadedMotoServer
 
@@ -208,6 +208,11 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
         AWS_ENDPOINT_URL_SQS=endpoint,  # boto3 sends SQS calls to the moto server
         DAGSTER_EVENT_LOG_CONSUMER_DAEMON_INTERVAL_SECONDS="1",  # the auto-retry daemon's poll
     )
+    # create the SQLite storages before two processes race to migrate them
+    with DagsterInstance.from_config(str(home)) as instance:
+        instance.get_runs(limit=1)
+        instance.all_instigator_state()
+        instance.fetch_run_status_changes(DagsterEventType.RUN_FAILURE, limit=1)
     log = root / "daemon.log"
     with log.open("wb") as out:
         daemon = subprocess.Popen(
@@ -293,12 +298,17 @@ def test_an_alert_raised_during_a_queue_outage_arrives_after_the_queue_returns(p
     assert platform.received() == []
 
 
+def _settled(run: Any) -> bool:
+    """Failed, and Dagster's retry decision recorded (written just after the failure)."""
+    return run.status == DagsterRunStatus.FAILURE and "dagster/will_retry" in run.tags
+
+
 def test_a_run_retried_by_the_daemon_alerts_once_on_its_last_attempt(platform: Platform) -> None:
     platform.received()  # start from an empty queue
     platform.launch("flaky_model", "flaky")
     runs = platform.wait_for(
         "flaky_model and its two automatic retries to fail",
-        lambda: (lambda rs: rs if len(rs) == 3 and all(r.status == DagsterRunStatus.FAILURE for r in rs) else None)(
+        lambda: (lambda rs: rs if len(rs) == 3 and all(_settled(r) for r in rs) else None)(
             _runs(platform, "flaky_model")
         ),
         150,
