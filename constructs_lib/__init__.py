@@ -10,6 +10,7 @@ from ._lazy import lazy_exports
 _EXPORTS = {
     "AgentTokenSecret": ".token_secret",
     "AlertPipeline": ".alerting",
+    "CodeLocationFiles": ".code_locations.publish",
     "CodeLocationRepository": ".code_locations",
     "ComputeLogBucket": ".compute_logs",
     "DagsterAgent": ".agent",

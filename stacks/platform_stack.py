@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from aws_cdk import CfnOutput, Stack
+from aws_cdk import CfnOutput, Stack, Stage
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_logs as logs
 from constructs import Construct
@@ -19,7 +19,13 @@ from constructs_lib.compute_logs import (
     grant_compute_log_access,
     render_compute_logs_block,
 )
-from constructs_lib.code_locations import DagsterCodeLocation, render_run_policy
+from constructs_lib.code_locations import (
+    DagsterCodeLocation,
+    render_dagster_cloud_yaml,
+    render_run_policy,
+    render_run_policy_json,
+)
+from constructs_lib.code_locations.publish import CodeLocationFiles
 from constructs_lib.config import EnvironmentConfig
 from constructs_lib.log_groups import EncryptedLogGroups
 from constructs_lib.network import DagsterNetwork
@@ -90,12 +96,9 @@ class PlatformStack(Stack):
             agent=config.agent,
             cluster=self.cluster.cluster,
             namespace=self.cluster.namespace,
-            vpc=self.network.vpc,
-            subnets=self.network.subnets,
-            subnet_ids=self.network.subnet_ids,
+            vpc_subnets=self.network.subnets,
             assign_public_ip=self.network.assign_public_ip,
             token_secret=token_secret,
-            token_json_field=config.agent.token_secret.json_field,
             agent_log_group=agent_logs,
             workload_log_group=workload_logs,
             workload_execution_role=self.workload.execution_role,
@@ -141,6 +144,17 @@ class PlatformStack(Stack):
             self.code_locations[name] = location
             CfnOutput(self, f"TaskRoleArn-{name}", value=location.task_role.role_arn,
                       description=f"Role of code location {name}: grant its data access here")
+        # What a code location's CI fetches with `aws ssm get-parameter` (same text as cdk.out/dagster/<env>/).
+        stage = Stage.of(self)
+        self.code_location_files = CodeLocationFiles(
+            self, "CodeLocationFiles", environment_name=config.name,
+            files={
+                "dagster_cloud.yaml": render_dagster_cloud_yaml(config, account=stage.account, region=stage.region),
+                "run_policy.json": render_run_policy_json(config),
+            },
+        )
+        CfnOutput(self, "CodeLocationFilesPath", value=self.code_location_files.path,
+                  description="SSM parameters <path>/dagster_cloud.yaml and <path>/run_policy.json for code-location CI")
         CfnOutput(self, "ClusterName", value=self.cluster.cluster.cluster_name)
         CfnOutput(self, "AgentServiceName", value=self.agent.service.service_name)
         CfnOutput(self, "ServiceDiscoveryNamespaceId", value=self.cluster.namespace.namespace_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-from aws_cdk import Duration, Size
+from aws_cdk import Duration, RemovalPolicy, Size
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
@@ -13,9 +13,12 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_servicediscovery as servicediscovery
 from constructs import Construct
 
+from ..cluster import DagsterCluster
 from ..config import AgentSettings, DagsterCloudSettings
 from ..nag import acknowledge, acknowledge_wildcards
-from ..workload import ecs_tasks_principal
+from ..retention import log_retention
+from ..token_secret import AgentTokenSecret
+from ..workload import WorkloadRoles, ecs_tasks_principal
 from .agent_config import (
     DAGSTER_HOME,
     ENV_AGENT_CONFIG,
@@ -57,11 +60,23 @@ class DagsterAgent(Construct):
     agents never overlap) or zero-downtime 200/100 deploys gated on the agent's readiness
     sentinel, a security group with no ingress for the agent, a workload security group that
     admits only the agent on the code-server port, and IAM scoped to this cluster, namespace,
-    log group, tagged secrets and the workload roles it may pass.
+    log group, tagged secrets and the workload roles it may pass. What it is not given it creates:
+    the token secret (empty), the two log groups, the workload roles.
 
-    Attributes: ``service``, ``task_definition``, ``task_role``, ``execution_role``,
-    ``agent_security_group``, ``workload_security_group``, ``config_document`` (dict),
-    ``config_yaml`` (str, the review copy).
+    Minimal use::
+
+        cluster = DagsterCluster(stack, "Cluster", settings=ClusterSettings(), vpc=vpc, namespace_name="dagster.local")
+        agent = DagsterAgent(stack, "Agent", environment_name="prod", cluster=cluster,
+                             dagster=DagsterCloudSettings(organization="acme", deployments=("prod",)),
+                             agent=AgentSettings(version="1.13.27"))
+        agent.allow_passing(my_location_task_role)
+
+    Attributes: ``service``, ``task_definition``, ``container``, ``task_role``, ``execution_role``,
+    ``agent_security_group``, ``workload_security_group``, ``token_secret``, ``agent_log_group``,
+    ``workload_log_group``, ``workload_execution_role``, ``workload_task_role``, ``workload``
+    (the :class:`~constructs_lib.workload.WorkloadRoles` created, or None when roles were given),
+    ``subnet_ids``, ``assign_public_ip``, ``config_document`` (dict), ``config_yaml`` (str, the
+    review copy).
     """
 
     def __init__(
@@ -72,24 +87,97 @@ class DagsterAgent(Construct):
         environment_name: str,
         dagster: DagsterCloudSettings,
         agent: AgentSettings,
-        cluster: ecs.ICluster,
-        namespace: servicediscovery.PrivateDnsNamespace,
-        vpc: ec2.IVpc,
-        subnets: ec2.SubnetSelection,
-        subnet_ids: Sequence[str],
-        assign_public_ip: bool,
-        token_secret: secretsmanager.ISecret,
-        token_json_field: str | None,
-        agent_log_group: logs.ILogGroup,
-        workload_log_group: logs.ILogGroup,
-        workload_execution_role: iam.IRole,
-        workload_task_role: iam.IRole,
+        cluster: "DagsterCluster | ecs.ICluster",
+        namespace: servicediscovery.PrivateDnsNamespace | None = None,
+        vpc_subnets: ec2.SubnetSelection | None = None,
+        assign_public_ip: bool | None = None,
+        token_secret: secretsmanager.ISecret | None = None,
+        agent_log_group: logs.ILogGroup | None = None,
+        workload_log_group: logs.ILogGroup | None = None,
+        workload_execution_role: iam.IRole | None = None,
+        workload_task_role: iam.IRole | None = None,
         inherited_environment: Mapping[str, str] | None = None,
         extra_config_blocks: Mapping[str, Any] | None = None,
         service_name: str | None = None,
+        removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
     ) -> None:
+        """Create the agent of one environment.
+
+        Required:
+          ``environment_name``: the environment this agent serves (``prod``); the value of the
+            ``agent.secrets_tag`` tag on the secrets the agent may describe, and the name in the
+            rendered file.
+          ``dagster``: organization, deployments, queues (:class:`~constructs_lib.config.DagsterCloudSettings`).
+          ``agent``: image version, size, replicas, deploy mode, ``secrets_tag``, ``token_secret``
+            (:class:`~constructs_lib.config.AgentSettings`).
+          ``cluster``: a :class:`~constructs_lib.cluster.DagsterCluster` (its ECS cluster, VPC and
+            Cloud Map namespace are used), or an ``ecs.ICluster`` with a VPC plus ``namespace``.
+
+        Optional, derived when omitted:
+          ``namespace``: the Cloud Map namespace code servers register in (default: the
+            DagsterCluster's).
+          ``vpc_subnets``: where the agent, code servers and runs get their network interfaces
+            (default: CDK's choice in the cluster's VPC, private subnets with egress when there are any).
+          ``assign_public_ip``: default True exactly when the selected subnets are public (CDK knows
+            this for VPCs it creates; say so for imported public subnets).
+          ``token_secret``: the secret holding the agent token (default: the one named in
+            ``agent.token_secret``, else a new EMPTY secret ``dagster/<environment>/agent-token``
+            to fill with ``aws secretsmanager put-secret-value``). A JSON key in it is
+            ``agent.token_secret.json_field``. The token never passes through CloudFormation.
+          ``agent_log_group``, ``workload_log_group``: default new groups kept
+            ``agent.log_retention_days``.
+          ``workload_execution_role``, ``workload_task_role``: both or neither; default a new
+            :class:`~constructs_lib.workload.WorkloadRoles` that reads only secrets tagged
+            ``<agent.secrets_tag>=<environment_name>`` and never the token secret.
+          ``inherited_environment``: variables the agent sets and its code servers and runs inherit.
+          ``extra_config_blocks``: more top-level blocks of ``dagster.yaml`` (e.g. ``compute_logs``).
+          ``service_name``: a fixed ECS service name (default: generated).
+          ``removal_policy``: of the secret and log groups created here (default RETAIN).
+        """
         super().__init__(scope, construct_id)
         inherited_environment = dict(inherited_environment or {})
+        ecs_cluster, namespace = _cluster_and_namespace(cluster, namespace)
+        vpc = ecs_cluster.vpc
+        subnets = vpc_subnets or ec2.SubnetSelection()
+        selected = vpc.select_subnets(
+            availability_zones=subnets.availability_zones, one_per_az=subnets.one_per_az,
+            subnet_filters=subnets.subnet_filters, subnet_group_name=subnets.subnet_group_name,
+            subnets=subnets.subnets, subnet_type=subnets.subnet_type,
+        )
+        subnet_ids = list(selected.subnet_ids)
+        if assign_public_ip is None:
+            assign_public_ip = bool(selected.has_public)
+        self.subnet_ids = subnet_ids
+        self.assign_public_ip = assign_public_ip
+        if token_secret is None:
+            token_secret = AgentTokenSecret(
+                self, "TokenSecret", settings=agent.token_secret,
+                secret_name=f"dagster/{environment_name}/agent-token", removal_policy=removal_policy,
+            ).secret
+        self.token_secret = token_secret
+        token_json_field = agent.token_secret.json_field
+        self.agent_log_group = agent_log_group or logs.LogGroup(
+            self, "AgentLogs", retention=log_retention(agent.log_retention_days), removal_policy=removal_policy
+        )
+        self.workload_log_group = workload_log_group or logs.LogGroup(
+            self, "WorkloadLogs", retention=log_retention(agent.log_retention_days), removal_policy=removal_policy
+        )
+        agent_log_group, workload_log_group = self.agent_log_group, self.workload_log_group
+        if (workload_execution_role is None) != (workload_task_role is None):
+            raise ValueError(
+                "DagsterAgent: give both workload_execution_role and workload_task_role, or neither "
+                "(then the agent creates WorkloadRoles)"
+            )
+        self.workload: WorkloadRoles | None = None
+        if workload_execution_role is None:
+            self.workload = WorkloadRoles(
+                self, "Workload", log_group=workload_log_group, secrets_tag=agent.secrets_tag,
+                secrets_tag_value=environment_name, denied_secret_arns=[token_secret.secret_arn],
+            )
+            workload_execution_role, workload_task_role = self.workload.execution_role, self.workload.task_role
+        self.workload_execution_role = workload_execution_role
+        self.workload_task_role = workload_task_role
+        cluster = ecs_cluster
 
         self.agent_security_group = ec2.SecurityGroup(
             self,
@@ -251,6 +339,16 @@ class DagsterAgent(Construct):
         """Let the agent pass more roles to the tasks it launches (e.g. a code location's own)."""
         for role in roles:
             self._pass_role.add_resources(role.role_arn)
+
+
+def _cluster_and_namespace(
+    cluster: "DagsterCluster | ecs.ICluster", namespace: servicediscovery.PrivateDnsNamespace | None
+) -> tuple[ecs.ICluster, servicediscovery.PrivateDnsNamespace]:
+    if isinstance(cluster, DagsterCluster):
+        return cluster.cluster, namespace or cluster.namespace
+    if namespace is None:
+        raise ValueError("DagsterAgent: with an ecs.ICluster, give namespace (or pass a DagsterCluster)")
+    return cluster, namespace
 
 
 def _hosted_zone_id(namespace: servicediscovery.PrivateDnsNamespace) -> str | None:
