@@ -52,30 +52,50 @@ def write_artifacts(outdir: str | Path, stages) -> list[Path]:
     return written
 
 
-def check_artifacts(outdir: str | Path, stages) -> None:
-    """Every rendered Dagster file, checked with Dagster's own schemas and loaders (raises
-    ``DagsterFileError``, one line per problem); unchanged files are remembered in ``outdir``."""
-    from constructs_lib.dagster_files import validate_files
+def artifact_problems(outdir: str | Path, stages) -> list[str]:
+    """Every rendered Dagster file, checked with Dagster's own schemas and loaders: one line per
+    problem. Files unchanged since a synth into ``outdir`` are remembered and cost nothing."""
+    from constructs_lib.dagster_files import check_files
 
-    validate_files(
-        {str(Path(outdir) / "dagster" / stage.config.name): stage.artifacts for stage in stages}, outdir=outdir
-    )
+    return check_files({str(Path(outdir) / "dagster" / stage.config.name): stage.artifacts for stage in stages},
+                       outdir=outdir)
+
+
+def check_artifacts(outdir: str | Path, stages) -> None:
+    """:func:`artifact_problems`, raising ``DagsterFileError`` when there are any."""
+    from constructs_lib.dagster_files import DagsterFileError
+
+    problems = artifact_problems(outdir, stages)
+    if problems:
+        raise DagsterFileError(problems)
 
 
 def main() -> int:
-    """``cdk synth``: build, check the Dagster files, synthesize (cdk-nag and cfn-lint stop it on any
-    unacknowledged finding, see ``constructs_lib.nag.attach_platform_checks``), write the files and
-    the review reports. Problems are printed one per line and exit 1."""
+    """``cdk synth``: build, synthesize (cdk-nag and cfn-lint stop it on any unacknowledged finding,
+    see ``constructs_lib.nag.attach_platform_checks``) while the Dagster files are checked beside it,
+    then write the files and the review reports. Problems are printed one per line; exit 1."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from constructs_lib.config import ConfigError
     from constructs_lib.dagster_files import DagsterFileError
 
     try:
         app, stages = build_app(os.environ.get("DAGSTER_PLATFORM_CONFIG_DIR", ROOT / "config"))
-        check_artifacts(app.outdir, stages)
     except (ConfigError, DagsterFileError) as error:
         print(error, file=sys.stderr)
         return 1
-    assembly = app.synth()  # raises SynthChecksFailed (exit 1, one line per finding) on a failed check
+    # The Dagster checks (importing Dagster when a file changed) run in a thread while jsii synthesizes:
+    # the main thread mostly waits on the Node.js process then, so the two use both cores.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        checking = pool.submit(artifact_problems, app.outdir, stages)
+        try:
+            assembly = app.synth()  # raises SynthChecksFailed (exit 1, one line per finding) on a failed check
+        finally:
+            problems = checking.result()
+            if problems:
+                print("\n".join(problems), file=sys.stderr)
+    if problems:
+        return 1
     write_artifacts(assembly.directory, stages)
     from constructs_lib.review import write_reviews
 
