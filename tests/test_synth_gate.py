@@ -136,23 +136,24 @@ def test_a_dagster_file_dagster_would_refuse_fails_cdk_synth_with_one_line_namin
 
 
 LIBRARY_APP = """
-from aws_cdk import App, Stack, Stage
+from aws_cdk import App, Stack, Stage, Tags
 from aws_cdk import aws_s3 as s3
 
-from constructs_lib.nag import attach_platform_checks
+from constructs_lib.nag import acknowledge, attach_platform_checks
 
 app = App()
 stack = Stack(Stage(app, "team"), "data")
-s3.Bucket(stack, "Landing"{props})
+bucket = s3.Bucket(stack, "Landing"{props})
+{extra}
 attach_platform_checks(app)   # called after the stacks exist, as a user may
 app.synth()
 """
 
 
-def library_user_app(tmp_path: Path, props: str = "") -> Path:
+def library_user_app(tmp_path: Path, props: str = "", extra: str = "") -> Path:
     folder = tmp_path / "user-app"
     folder.mkdir()
-    (folder / "app.py").write_text(LIBRARY_APP.format(props=props))
+    (folder / "app.py").write_text(LIBRARY_APP.format(props=props, extra=extra))
     (folder / "cdk.json").write_text(json.dumps({"app": f"{PYTHON} app.py"}))
     return folder
 
@@ -174,8 +175,17 @@ def test_a_library_users_own_app_fails_cdk_synth_and_cdk_deploy_stops_before_aws
         assert marker not in deploy.stderr + deploy.stdout, marker
 
 
-def test_a_library_users_compliant_app_passes(tmp_path):
-    folder = library_user_app(tmp_path, props=", enforce_ssl=True, server_access_logs_prefix='access-logs/'")
+def test_a_library_users_app_passes_once_each_finding_is_fixed_or_acknowledged(tmp_path):
+    # S1 fixed; S10 and a cfn-lint error acknowledged with reasons (cfn-lint rules as "cfn-lint::<rule>").
+    folder = library_user_app(
+        tmp_path,
+        props=", server_access_logs_prefix='access-logs/'",
+        extra=textwrap.dedent("""
+            Tags.of(bucket).add("aws:owner", "data")
+            acknowledge(bucket, "AwsSolutions-S10", "Probe bucket: TLS-only policy acknowledged for this test.")
+            acknowledge(bucket, "cfn-lint::E3024", "Probe bucket: the aws: tag is acknowledged for this test.")
+        """),
+    )
     result = run_cdk("synth", "--quiet", cwd=folder)
     assert result.returncode == 0, result.stderr
     assert "Successfully synthesized" in result.stderr + result.stdout
