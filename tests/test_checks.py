@@ -82,10 +82,9 @@ EXPECTED_AGENT_WILDCARDS = {
     "Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task/<Cluster>/*",
     # dagster-cloud's task-definition families for this organization: code servers and runs.
     "Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task-definition/server_acme_*",
-    "Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task-definition/run_acme_*",
+    "Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task-definition/dagsterrun_acme_*",
     "Resource::arn:<AWS::Partition>:servicediscovery:<AWS::Region>:<AWS::AccountId>:service/*",
     "Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:/dagster-platform/dev/workloads:log-stream:*",
-    "Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:*",
     # Compute logs: objects under the configured prefix of the environment's bucket only.
     "Resource::arn:<AWS::Partition>:s3:::dagster-dev-compute-logs-<AWS::AccountId>-<AWS::Region>/compute-logs/*",
 }

@@ -234,8 +234,6 @@ class DagsterAgent(Construct):
             namespace_arn=namespace.namespace_arn,
             namespace_hosted_zone_id=hosted_zone_id,
             workload_log_group=workload_log_group,
-            secrets_tag=agent.secrets_tag,
-            secrets_tag_value=environment_name,
             organization=dagster.organization,
         ):
             self.task_role.add_to_policy(statement)

@@ -18,6 +18,11 @@ from ..yaml_text import dump_yaml
 
 from ..config import AgentSettings, DagsterCloudSettings
 
+#: Task-definition family prefixes of code servers and runs (dagster-cloud's defaults, rendered explicitly):
+#: families are ``<prefix>_<organization>_<deployment>_...``.
+SERVER_TASK_DEFINITION_PREFIX = "server"
+RUN_TASK_DEFINITION_PREFIX = "dagsterrun"
+
 ENV_AGENT_TOKEN = "DAGSTER_CLOUD_AGENT_TOKEN"
 ENV_CLUSTER = "DAGSTER_PLATFORM_ECS_CLUSTER"
 ENV_NAMESPACE_ID = "DAGSTER_PLATFORM_SERVICE_DISCOVERY_NAMESPACE_ID"
@@ -96,6 +101,9 @@ def render_agent_config(inputs: AgentConfigInputs) -> dict[str, Any]:
         "agent_metrics": {"enabled": agent.agent_metrics},
         "enable_ecs_exec": agent.enable_ecs_exec,
         "secrets_tag": agent.secrets_tag,
+        # Explicit, because the agent's IAM role may register and run only these task-definition families.
+        "server_task_definition_prefix": SERVER_TASK_DEFINITION_PREFIX,
+        "run_task_definition_prefix": RUN_TASK_DEFINITION_PREFIX,
         "server_process_startup_timeout": agent.server_process_startup_timeout_seconds,
         "server_ttl": {
             "full_deployments": {

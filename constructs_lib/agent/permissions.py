@@ -1,9 +1,10 @@
 """What the Dagster+ ECS agent may do, scoped as tightly as each AWS API allows.
 
-Derived from the calls dagster-cloud's ECS launcher makes (ECS services and tasks, task
-definitions, Cloud Map services and instances, the resource-tagging API, route tables and
-network interfaces, CloudWatch log events of failed code servers, tagged secrets). Dagster's own
-template grants most of these on ``*`` and ``iam:PassRole`` on ``*``.
+Exactly the calls dagster-cloud's ECS launcher and dagster-aws's run launcher make, as recorded from the real code
+against moto (tests/authz/launcher_calls.py) and evaluated as IAM does (tests/authz/test_authz_agent.py): ECS
+services, tasks and task definitions of this cluster and this organization's families, Cloud Map services in this
+namespace, the resource-tagging API, secrets listed by tag, log events of failed code servers. Dagster's own template
+grants most of these on ``*`` and ``iam:PassRole`` on ``*``.
 """
 
 from __future__ import annotations
@@ -16,10 +17,15 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from ..log_groups import log_group_arn
-from ..secrets import tagged_secrets_statement
+from dagster_platform.limits import TAG_ALERT_TEAM
 
-#: dagster-cloud's default task-definition family prefixes (``server_task_definition_prefix``, ``run_...``).
-TASK_DEFINITION_PREFIXES = ("server", "run")
+from .agent_config import RUN_TASK_DEFINITION_PREFIX, SERVER_TASK_DEFINITION_PREFIX
+
+#: Tag keys the agent puts on Cloud Map services at create: dagster-cloud's own and the container context's
+#: ``server_ecs_tags`` (rendered by the platform).
+CODE_SERVER_TAG_KEYS = ("dagster/*", "dagster-platform:*", TAG_ALERT_TEAM)
+
+TASK_DEFINITION_PREFIXES = (SERVER_TASK_DEFINITION_PREFIX, RUN_TASK_DEFINITION_PREFIX)
 
 
 def sanitize_family(name: str) -> str:
@@ -31,8 +37,6 @@ def sanitize_family(name: str) -> str:
 UNSCOPABLE_ACTIONS = (
     "ecs:DescribeTaskDefinition",
     "ecs:ListAccountSettings",
-    "ec2:DescribeNetworkInterfaces",
-    "ec2:DescribeRouteTables",
     "tag:GetResources",
     "secretsmanager:ListSecrets",
     "servicediscovery:ListServices",
@@ -48,8 +52,6 @@ def agent_statements(
     namespace_arn: str,
     namespace_hosted_zone_id: str | None,
     workload_log_group: logs.ILogGroup,
-    secrets_tag: str,
-    secrets_tag_value: str,
     organization: str,
 ) -> list[iam.PolicyStatement]:
     """The agent's statements. Task definitions are limited to the families dagster-cloud names for this
@@ -121,12 +123,11 @@ def agent_statements(
         ),
         iam.PolicyStatement(
             sid="ManageCodeServerDnsServices",
-            actions=["servicediscovery:GetService", "servicediscovery:DeleteService"],
+            actions=["servicediscovery:DeleteService"],
             resources=[cloud_map_services],
         ),
         iam.PolicyStatement(
-            # No resource-level support (Service Authorization Reference): evaluated against "*". The tag write
-            # happens on CreateService with Tags; dagster-cloud's tag keys all start with "dagster/".
+            # No resource-level support (Service Authorization Reference): evaluated against "*".
             sid="CodeServerDnsCallsWithoutResourceScope",
             actions=["servicediscovery:ListTagsForResource"],
             resources=["*"],
@@ -135,7 +136,7 @@ def agent_statements(
             sid="TagCodeServerDnsServicesOnCreate",
             actions=["servicediscovery:TagResource"],
             resources=["*"],
-            conditions={"ForAllValues:StringLike": {"aws:TagKeys": ["dagster/*"]}},
+            conditions={"ForAllValues:StringLike": {"aws:TagKeys": list(CODE_SERVER_TAG_KEYS)}},
         ),
         iam.PolicyStatement(
             # Listed with resource "*" by Cloud Map's permissions reference; the condition keeps it to this account's
@@ -146,21 +147,15 @@ def agent_statements(
             conditions={"ArnLike": {"servicediscovery:ServiceArn": cloud_map_services}},
         ),
         iam.PolicyStatement(
+            # Cloud Map changes the namespace's records on the caller's behalf when it deregisters an instance.
             sid="CodeServerDnsRecords",
-            actions=["route53:ChangeResourceRecordSets", "route53:GetHostedZone"],
+            actions=["route53:ChangeResourceRecordSets"],
             resources=[hosted_zone],
         ),
         iam.PolicyStatement(
             sid="ReadFailedCodeServerLogs",
             actions=["logs:GetLogEvents"],
             resources=[log_group_arn(scope, workload_log_group.log_group_name, stream="*")],
-        ),
-        tagged_secrets_statement(
-            scope,
-            sid="DescribeSecretsTaggedForCodeLocations",
-            actions=["secretsmanager:DescribeSecret"],
-            tag=secrets_tag,
-            value=secrets_tag_value,
         ),
     ]
 

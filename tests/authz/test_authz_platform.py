@@ -177,7 +177,7 @@ def test_the_dangerous_calls_are_near_misses_of_allowed_ones(worlds):
     allowed = [
         (agent, AuthzRequest("iam:PassRole", (workload_exec.arn,), {"iam:PassedToService": "ecs-tasks.amazonaws.com"})),
         (agent, AuthzRequest("ecs:StopTask", (f"arn:aws:ecs:{REGION}:{ACCOUNT}:task/dagster-platform-prod/abc",), {"ecs:cluster": cluster})),
-        (agent, AuthzRequest("secretsmanager:DescribeSecret", (_secret("dagster/prod/x"),), {"aws:ResourceTag/dagster": "prod"})),
+        (agent, AuthzRequest("secretsmanager:ListSecrets", ("*",), {})),
         (workload_exec, AuthzRequest("secretsmanager:GetSecretValue", (_secret("dagster/prod/db"),), {"aws:ResourceTag/dagster": "prod"})),
         (analytics_exec, AuthzRequest("secretsmanager:GetSecretValue", (_secret("dagster/prod/warehouse"),), {})),
         (analytics_task, AuthzRequest("s3:PutObject", (f"{bucket}/compute-logs/run/step.out",), {})),
