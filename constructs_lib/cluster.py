@@ -27,6 +27,9 @@ class DagsterCluster(Construct):
         namespace_name: str,
         cluster_name: str | None = None,
     ) -> None:
+        """``settings``: Container Insights, or ``existing_cluster_name`` to import a cluster. ``vpc``: the VPC of
+        the cluster and namespace. ``namespace_name``: the private DNS namespace (e.g. ``dagster.local``).
+        ``cluster_name``: a fixed name for a created cluster (default: generated)."""
         super().__init__(scope, construct_id)
         if settings.existing_cluster_name:
             self.cluster: ecs.ICluster = ecs.Cluster.from_cluster_attributes(

@@ -105,6 +105,10 @@ class ComputeLogBucket(Construct):
         removal_policy: RemovalPolicy,
         access_log_bucket: s3.IBucket | None = None,
     ) -> None:
+        """``settings``: prefix, encryption (``kms`` or ``s3_managed``), expiry, versioning, access logging.
+        ``environment_name``: names the bucket ``dagster-<environment>-compute-logs-<account>-<region>`` and its
+        key alias. ``removal_policy``: of the bucket and key. ``access_log_bucket``: where server access logs go
+        (default: a bucket created here when ``settings`` ask for access logging)."""
         super().__init__(scope, construct_id)
         if access_log_bucket is not None and not settings.access_logging:
             raise ValueError("an access_log_bucket was given, but storage.compute_logs.access_logging is false")

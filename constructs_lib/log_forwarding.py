@@ -103,6 +103,11 @@ class LogForwarding(Construct):
         failed_data_expiration_days: int = 90,
         error_log_retention_days: int = 30,
     ) -> None:
+        """``settings``: destinations (``archive``, ``http_endpoint`` with its API-key secret), buffering and a
+        filter pattern per log group. ``environment_name``: names the stream and buckets. ``log_groups``: key
+        (``agent``, ``workloads``) -> log group to forward. ``removal_policy``: of the buckets created.
+        ``access_log_bucket``, ``message_extraction``, ``failed_data_expiration_days``,
+        ``error_log_retention_days``: see the class docstring."""
         super().__init__(scope, construct_id)
         self.node.set_context(S3_ACCESS_LOGS_BY_POLICY, True)
         unknown = set(log_groups) - set(LOG_GROUP_KEYS)

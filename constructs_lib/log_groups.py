@@ -41,6 +41,9 @@ class PlatformLogGroups(Construct):
         encrypt_with_kms: bool,
         removal_policy: RemovalPolicy,
     ) -> None:
+        """``agent_log_group_name``/``workload_log_group_name``: the two groups' names. ``*_retention_days``: a
+        CloudWatch Logs retention. ``encrypt_with_kms``: a customer managed key only CloudWatch Logs may use, for
+        these two groups only. ``removal_policy``: of the groups and key."""
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         self.key: kms.Key | None = None

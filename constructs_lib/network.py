@@ -29,6 +29,9 @@ class DagsterNetwork(Construct):
         settings: NetworkSettings,
         removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
     ) -> None:
+        """``settings``: ``mode`` ``public`` (no NAT, tasks get public IPs), ``private`` (NAT per
+        ``nat_gateways``) or ``existing`` (``vpc_id`` and ``subnet_ids``), CIDR, AZs, flow-log retention.
+        ``removal_policy``: of the flow-log group (default RETAIN)."""
         super().__init__(scope, construct_id)
         self.settings = settings
         self.assign_public_ip = settings.tasks_get_public_ip

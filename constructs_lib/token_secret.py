@@ -28,6 +28,9 @@ class AgentTokenSecret(Construct):
         secret_name: str,
         removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
     ) -> None:
+        """``settings``: ``existing_secret_arn`` or ``existing_secret_name`` imports that secret; neither creates an
+        empty one. ``secret_name``: the name of the secret created. ``removal_policy``: of the created secret
+        (default RETAIN)."""
         super().__init__(scope, construct_id)
         self.json_field = settings.json_field
         self.created = settings.creates_secret

@@ -35,6 +35,9 @@ class CodeLocationRepository(Construct):
         settings: CodeLocationSettings,
         removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
     ) -> None:
+        """``environment_name``/``location_name``: name the repository ``dagster/<environment>/<location>``.
+        ``settings``: the location's settings (``immutable_tags``, ``keep_images``). ``removal_policy``: default
+        RETAIN; DESTROY empties the repository first."""
         super().__init__(scope, construct_id)
         self.repository_name = repository_name(environment_name, location_name)
         self.repository = ecr.Repository(
@@ -89,6 +92,10 @@ class DagsterCodeLocation(Construct):
         shared_secrets_tag: str,
         denied_secret_arns: Sequence[str] = (),
     ) -> None:
+        """``environment_name``/``location_name``: name the roles and the rendered tags. ``settings``: resources,
+        secrets, env vars, ``alert_team``. ``repository``: the location's images (the execution role pulls only
+        these). ``workload_log_group``: where its servers and runs log. ``shared_secrets_tag``: secrets tagged
+        ``<tag>=<environment>`` are readable too. ``denied_secret_arns``: explicitly denied (the agent token)."""
         super().__init__(scope, construct_id)
         self.location_name = location_name
         self.settings = settings
