@@ -1,7 +1,9 @@
-"""Alert relay benchmark: throughput with AWS and HTTP stubbed at the client boundary, and the
+"""Alert relay benchmark: throughput with AWS and HTTP stubbed at the client boundary, the cost
+of one real webhook POST (deadline-bounded poster vs plain urllib, to a local server), and the
 cold import time of the Lambda handler.
 
 Run from anywhere: ``.venv/bin/python bench/relay_bench.py``. Prints, does not assert.
+``--save FILE`` keeps the figures as JSON; ``--compare FILE`` prints the change against them.
 """
 
 from __future__ import annotations
@@ -9,6 +11,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import threading
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import os
 import statistics
 import subprocess
@@ -32,6 +37,8 @@ os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "alert-relay-bench")
 os.environ.setdefault("AWS_REGION", "us-east-1")
 
 import handler  # noqa: E402 - the Lambda module itself, so Powertools batch handling is measured too
+from alert_relay_core import render  # noqa: E402
+from alert_relay_core.destinations import HttpJsonPoster  # noqa: E402
 from alert_relay_core.runtime import build_relay  # noqa: E402
 from alert_relay_core.settings import RelaySettings  # noqa: E402
 
@@ -74,8 +81,8 @@ class StubPoster:
     def __init__(self) -> None:
         self.posts = 0
 
-    def post_json(self, url: str, payload: dict[str, Any], *, destination_id: str) -> None:
-        json.dumps(payload).encode("utf-8")
+    def post_json(self, url: str, payload: dict[str, Any], *, destination_id: str, deadline: float) -> None:
+        render.encode_json(payload)  # the encoding the real poster sends
         self.posts += 1
 
 
@@ -143,6 +150,9 @@ class _Context:
     invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:dagster-prod-alert-relay"
     aws_request_id = "bench"
 
+    def get_remaining_time_in_millis(self) -> int:
+        return 90_000  # the relay's function timeout: the invocation budget is in play
+
 
 def measure_throughput(alerts: int) -> tuple[float, int, int]:
     # Logging stays at INFO as in production; only its destination is discarded.
@@ -177,6 +187,51 @@ def measure_throughput(alerts: int) -> tuple[float, int, int]:
     return len(batches) * batch_size / elapsed, failures, poster.posts
 
 
+class _OkHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+
+def measure_webhook_posts(posts: int) -> tuple[float, float]:
+    """Median milliseconds per POST to a local server: the relay's poster, and plain urllib as before."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _OkHandler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+    payload = json.loads(json.dumps({"text": "[prod] ERROR: Run of daily_orders failed", "blocks": []}))
+    poster = HttpJsonPoster(5.0)
+
+    def relay_poster() -> None:
+        poster.post_json(url, payload, destination_id="slack", deadline=time.monotonic() + 5)
+
+    def plain_urllib() -> None:
+        request = urllib.request.Request(url, data=json.dumps(payload).encode(), method="POST")
+        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - local server
+            response.read()
+
+    samples: dict[str, list[float]] = {"relay": [], "urllib": []}
+    try:
+        relay_poster(), plain_urllib()  # warm-up
+        for _ in range(posts):  # interleaved, so a change in machine load hits both alike
+            for name, post in (("relay", relay_poster), ("urllib", plain_urllib)):
+                start = time.perf_counter()
+                post()
+                samples[name].append((time.perf_counter() - start) * 1000)
+    finally:
+        server.shutdown()
+        server.server_close()
+    return statistics.median(samples["relay"]), statistics.median(samples["urllib"])
+
+
 def measure_cold_import(runs: int) -> list[float]:
     code = "import time; t = time.perf_counter(); import handler; print((time.perf_counter() - t) * 1000)"
     env = {
@@ -197,18 +252,38 @@ def measure_cold_import(runs: int) -> list[float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--alerts", type=int, default=5000, help="alerts pushed through the handler")
+    parser.add_argument("--posts", type=int, default=300, help="webhook POSTs to a local server")
     parser.add_argument("--import-runs", type=int, default=5, help="fresh interpreters for the import timing")
+    parser.add_argument("--save", type=Path, help="write the figures to this JSON file")
+    parser.add_argument("--compare", type=Path, help="print the change against figures saved with --save")
     args = parser.parse_args()
 
     imports = measure_cold_import(args.import_runs)
     rate, failures, posts = measure_throughput(args.alerts)
+    poster_ms, urllib_ms = measure_webhook_posts(args.posts)
+    figures = {
+        "throughput_alerts_per_s": round(rate),
+        "webhook_post_ms": round(poster_ms, 3),
+        "cold_import_ms": round(statistics.median(imports)),
+    }
     print(f"relay throughput: {rate:.0f} alerts/s (target >= {THROUGHPUT_TARGET})")
     print(
         f"  {args.alerts} alerts in batches of 10 through handler.handler; "
         f"{failures} batch item failures; {posts} webhook payloads rendered"
     )
+    print(
+        f"webhook POST to a local server: {poster_ms:.2f} ms with the relay's deadline-bounded poster, "
+        f"{urllib_ms:.2f} ms with plain urllib (medians of {args.posts} each)"
+    )
     print(f"relay cold import: {statistics.median(imports):.0f} ms (target <= {IMPORT_TARGET_MS})")
     print(f"  median of {len(imports)} fresh interpreters, min {min(imports):.0f} ms, max {max(imports):.0f} ms")
+    if args.compare and args.compare.exists():
+        kept = json.loads(args.compare.read_text())
+        for key, value in figures.items():
+            if key in kept:
+                print(f"  {key}: {value} (kept: {kept[key]}, change {100 * (value - kept[key]) / kept[key]:+.0f}%)")
+    if args.save:
+        args.save.write_text(json.dumps(figures, indent=2) + "\n")
 
 
 if __name__ == "__main__":

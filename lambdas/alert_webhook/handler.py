@@ -9,6 +9,17 @@ Handler ``handler.handler``; the event is the Function URL payload format 2.0.
 - A message larger than the queue accepts -> 413. If the secret cannot be read or the queue
   is unavailable -> 503, so Dagster+ retries.
 
+Replay. Dagster+ webhooks (alert policy notification ``webhook``) are configured with a URL,
+static headers and a templated JSON body; Dagster+ cannot compute a signature, so an HMAC over
+a timestamp and the body is not possible, and a timestamp in the body is no protection (whoever
+replays a captured request holds the shared secret and could as well send a new one). What
+protects against replays and Dagster+'s own retries is that they cannot cause a second message
+to people: the relay delivers each alert identity once per destination. A body carrying the
+alert's id (``"alert_id": "{{alert_id}}"``, or a contract ``dedup_key``) is suppressed for the
+14 days the relay keeps its records; a body without one is identified by its content and
+suppressed for the dedup window (``alerting.dedup_window_seconds``). Proven in
+``tests/relay/test_alert_webhook.py``. The shared secret is compared in constant time.
+
 Environment: ``WEBHOOK_SECRET_ARN`` (Secrets Manager secret holding the shared secret),
 ``ALERT_QUEUE_URL`` (the relay's queue), ``WEBHOOK_SECRET_TTL_SECONDS`` (optional, default 60:
 how long a container caches the secret, so rotation takes effect within a minute),
@@ -93,7 +104,9 @@ class SharedSecret:
     def matches(self, presented: str | None) -> bool:
         if not presented:
             return False
-        return hmac.compare_digest(presented.strip().encode("utf-8"), self.value().encode("utf-8"))
+        # surrogateescape: any header text is comparable (and simply wrong), never an exception.
+        offered = presented.strip().encode("utf-8", "surrogateescape")
+        return hmac.compare_digest(offered, self.value().encode("utf-8"))
 
 
 def header(event: Mapping[str, Any], name: str) -> str | None:
@@ -107,7 +120,8 @@ def header(event: Mapping[str, Any], name: str) -> str | None:
 
 
 def request_method(event: Mapping[str, Any]) -> str:
-    http = (event.get("requestContext") or {}).get("http") or {}
+    context = event.get("requestContext")
+    http = context.get("http") if isinstance(context, Mapping) else None
     method = http.get("method") if isinstance(http, Mapping) else None
     return method.upper() if isinstance(method, str) else ""
 
@@ -223,4 +237,6 @@ def ingress_from_environment() -> WebhookIngress:
 
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if not isinstance(event, Mapping):
+        return Response(400, "not a Function URL request").to_function_url_result()
     return ingress_from_environment().handle(event).to_function_url_result()

@@ -9,6 +9,7 @@ import contextlib
 import html
 import importlib.util
 import json
+import re
 import sys
 import threading
 import time
@@ -134,6 +135,54 @@ def webhook_request_handler(server_state: WebhookServer) -> type[BaseHTTPRequest
             return
 
     return Handler
+
+
+# --- what Slack and Teams would refuse (their documented limits) -------------------------------
+
+_UNESCAPED_SLACK_CONTROL = re.compile(r"<[!@#]")
+TEAMS_PAYLOAD_LIMIT_BYTES = 28 * 1024
+
+
+def slack_refusal(raw: bytes) -> str | None:
+    """Slack's incoming-webhook limits for the blocks this relay sends, and no live mentions."""
+    payload = json.loads(raw)
+    text = payload.get("text")
+    if not isinstance(text, str) or not text.strip() or len(text) > 40_000:
+        return "invalid text"
+    mrkdwn = [text]
+    blocks = payload.get("blocks", [])
+    if len(blocks) > 50:
+        return "too many blocks"
+    for block in blocks:
+        if block["type"] == "header":
+            header = block["text"]["text"]
+            if block["text"]["type"] != "plain_text" or not header.strip() or len(header) > 150:
+                return "invalid header"
+        elif block["type"] == "section":
+            if "text" in block:
+                section = block["text"]["text"]
+                if not section.strip() or len(section) > 3000:
+                    return f"invalid section text ({len(section)} characters)"
+                mrkdwn.append(section)
+            fields = block.get("fields", [])
+            if len(fields) > 10 or any(not f["text"].strip() or len(f["text"]) > 2000 for f in fields):
+                return "invalid fields"
+            mrkdwn += [f["text"] for f in fields]
+        else:
+            return f"unexpected block {block['type']}"
+    for piece in mrkdwn:
+        if _UNESCAPED_SLACK_CONTROL.search(piece):
+            return f"unescaped mention in {piece[:80]!r}"
+    return None
+
+
+def teams_refusal(raw: bytes) -> str | None:
+    if len(raw) > TEAMS_PAYLOAD_LIMIT_BYTES:
+        return f"payload of {len(raw)} bytes is over Teams' 28 KB"
+    card = json.loads(raw)["attachments"][0]["content"]
+    if card["type"] != "AdaptiveCard" or not card["body"][0]["text"].strip():
+        return "invalid card"
+    return None
 
 
 class DripServer:

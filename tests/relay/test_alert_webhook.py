@@ -9,8 +9,10 @@ from typing import Any
 
 import boto3
 import pytest
-from relay_payloads import REGION, FakeLambdaContext
-from relay_support import WEBHOOK_SHARED_SECRET
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from relay_payloads import REGION, FakeLambdaContext, sqs_event_from_received
+from relay_support import DATA_ENG_EMAIL, WEBHOOK_SHARED_SECRET, WebhookServer, emails_to
 
 
 def function_url_event(
@@ -177,3 +179,105 @@ def test_body_larger_than_the_queue_accepts_is_413_not_a_retry_loop(
 
     assert call(webhook_handler, function_url_event(json.dumps({"details": "x" * 2000})))[0] == 413
     assert call(webhook_handler, function_url_event(json.dumps({"details": "fits"})))[0] == 202
+
+
+# --- replay and hostile requests ----------------------------------------------------------------
+
+
+def relay_the_queue(relay_handler: ModuleType) -> dict[str, Any]:
+    sqs = boto3.client("sqs", region_name=REGION)
+    queue_url = sqs.get_queue_url(QueueName="dagster-prod-alerts")["QueueUrl"]
+    received = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, AttributeNames=["All"])["Messages"]
+    for message in received:
+        sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    return relay_handler.handler(sqs_event_from_received(received), FakeLambdaContext())
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param({"summary": "Job daily_orders failed", "alert_id": "a-7f3e", "alert_team": "data-eng"}, id="alert-id"),
+        pytest.param({"summary": "Job daily_orders failed", "alert_team": "data-eng"}, id="content-only"),
+    ],
+)
+def test_a_replayed_request_is_accepted_but_not_delivered_again(
+    relay_env: None,
+    relay_handler: ModuleType,
+    webhook_handler: ModuleType,
+    webhook_server: WebhookServer,
+    body: dict[str, str],
+) -> None:
+    """Dagster+ cannot sign its webhooks (static headers, templated body), so the intake cannot
+    tell a replay from Dagster+'s own retry. Both are harmless: the relay delivers the alert's
+    identity once per destination."""
+    request = function_url_event(json.dumps(body))
+
+    assert call(webhook_handler, request)[0] == 202
+    assert relay_the_queue(relay_handler) == {"batchItemFailures": []}
+    for _ in range(3):  # the same request, captured and sent again
+        assert call(webhook_handler, request)[0] == 202
+    assert relay_the_queue(relay_handler) == {"batchItemFailures": []}
+
+    assert len(emails_to(DATA_ENG_EMAIL)) == 1
+    assert len(webhook_server.received("/teams/data-eng")) == 1
+
+
+methods = st.sampled_from(["POST", "GET", "PUT", "post", "", "\u0130", None, 7])
+header_names = st.sampled_from(["x-dagster-platform-secret", "X-DAGSTER-PLATFORM-SECRET", "content-type", "x"])
+header_values = st.one_of(
+    st.just(WEBHOOK_SHARED_SECRET), st.text(max_size=40), st.just(WEBHOOK_SHARED_SECRET + "\udc80"), st.integers()
+)
+bodies = st.one_of(
+    st.none(),
+    st.text(max_size=300),
+    st.binary(max_size=300).map(lambda raw: base64.b64encode(raw).decode()),
+    st.just("{" * 60_000),
+    st.just("x" * (600 * 1024)),
+    st.integers(),
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    method=methods,
+    headers=st.one_of(st.dictionaries(header_names, header_values, max_size=3), st.none(), st.lists(st.text())),
+    body=bodies,
+    base64_encoded=st.one_of(st.booleans(), st.none(), st.text(max_size=3)),
+    context=st.one_of(st.none(), st.just([]), st.just({"http": "POST"})),
+)
+def test_hostile_requests_get_an_answer_and_only_authorized_posts_are_queued(
+    webhook_handler: ModuleType,
+    method: Any,
+    headers: Any,
+    body: Any,
+    base64_encoded: Any,
+    context: Any,
+) -> None:
+    sqs = boto3.client("sqs", region_name=REGION)
+    queue_url = sqs.get_queue_url(QueueName="dagster-prod-alerts")["QueueUrl"]
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "headers": headers,
+        "body": body,
+        "isBase64Encoded": base64_encoded,
+        "requestContext": {"http": {"method": method}} if context is None else context,
+    }
+
+    result = webhook_handler.handler(event, FakeLambdaContext(function_name="dagster-prod-alert-webhook"))
+
+    status = result["statusCode"]
+    assert status in (202, 400, 401, 405, 413)
+    assert json.loads(result["body"])["message"]
+    authorized = isinstance(headers, dict) and any(
+        name.lower() == "x-dagster-platform-secret" and value == WEBHOOK_SHARED_SECRET for name, value in headers.items()
+    )
+    queued = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+    for message in queued:  # the next example starts with an empty queue
+        sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    if status == 202:
+        assert authorized and context is None and isinstance(method, str) and method.upper() == "POST"
+        (message,) = queued
+        wrapper = json.loads(message["Body"])
+        assert wrapper["source"] == "dagster_cloud_webhook"
+    else:
+        assert queued == []

@@ -14,7 +14,16 @@ from alert_relay_core.destinations import DestinationPlanner, SecretCache, HttpJ
 from alert_relay_core.relay import DELIVERED, DUPLICATE, Relay
 from alert_relay_core.routes import load_routes
 from alert_relay_core.state import BREACH, RECOVER, SlaEvaluation, StateStore
-from relay_payloads import REGION, FakeLambdaContext, contract_alert, failed_ids, freshness_alert, queued, sqs_event
+from relay_payloads import (
+    REGION,
+    FakeLambdaContext,
+    contract_alert,
+    failed_ids,
+    freshness_alert,
+    queued,
+    sns_envelope,
+    sqs_event,
+)
 from relay_support import DATA_ENG_EMAIL, PLATFORM_EMAIL, STATE_TABLE, WebhookServer, body_text, emails_to, state_items
 
 SLACK_PLATFORM = "/slack/platform"
@@ -148,15 +157,40 @@ def test_duplicates_within_the_window_are_delivered_once(
     assert len(webhook_server.received(TEAMS_DATA_ENG)) == 1
 
 
-def test_dedup_window_expires(relay_env: None, routes_file: Path, webhook_server: WebhookServer) -> None:
+def test_content_identity_is_suppressed_for_the_dedup_window_only(
+    relay_env: None, routes_file: Path, webhook_server: WebhookServer
+) -> None:
+    """A message without an identity of its own (here an SNS message without MessageId) is the
+    same event only while its window lasts: the same text an hour later is news."""
     clock = FakeClock()
     relay = relay_with_clock(routes_file, clock)
-    body = json.dumps(contract_alert())
+    envelope = json.loads(sns_envelope("Disk 91% full on bastion", subject="Disk usage"))
+    del envelope["MessageId"]
+    body = json.dumps(envelope)
 
     assert relay.handle_message(body, message_id="m1").status == DELIVERED
     clock.now += 899
     assert relay.handle_message(body, message_id="m2").status == DUPLICATE
     clock.now += 2  # past the 900 s window (the expired item may still exist: TTL deletion is lazy)
+    assert relay.handle_message(body, message_id="m3").status == DELIVERED
+
+    assert len(emails_to(PLATFORM_EMAIL)) == 2
+    assert len(webhook_server.received(SLACK_PLATFORM)) == 2
+
+
+def test_an_alert_with_its_own_identity_is_never_sent_twice(
+    relay_env: None, routes_file: Path, webhook_server: WebhookServer
+) -> None:
+    """A run failure (identity: its run) is one event, whether its copy comes a minute or
+    13 days later; after the 14 days of records it could be sent again."""
+    clock = FakeClock()
+    relay = relay_with_clock(routes_file, clock)
+    body = json.dumps(contract_alert())
+
+    assert relay.handle_message(body, message_id="m1").status == DELIVERED
+    clock.now += 13 * 24 * 3600
+    assert relay.handle_message(body, message_id="m2").status == DUPLICATE
+    clock.now += 2 * 24 * 3600
     assert relay.handle_message(body, message_id="m3").status == DELIVERED
 
     assert len(emails_to(DATA_ENG_EMAIL)) == 2
@@ -221,7 +255,8 @@ def test_state_item_shapes(relay_handler: ModuleType, webhook_server: WebhookSer
     assert episode["messages"] == {"SS": [message.message_id]}
     assert set(episode["delivered"]["SS"]) == {"email", "teams"}
     assert episode["done"] == {"BOOL": True}
-    assert before + 899 <= int(episode["window_ends_at"]["N"]) <= int(time.time()) + 900
+    # A run's identity is its own: suppressed for as long as the record lives, not just 900 s.
+    assert int(episode["window_ends_at"]["N"]) >= before + 14 * 24 * 3600
     assert int(episode["expires_at"]["N"]) >= before + 14 * 24 * 3600
     assert len(items) == 1
 

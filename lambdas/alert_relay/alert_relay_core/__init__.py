@@ -11,14 +11,17 @@ Environment variables read by the relay Lambda:
 ``SES_CONFIGURATION_SET``
     Optional SES configuration set for alert emails.
 ``HTTP_TIMEOUT_SECONDS``
-    Timeout of each Slack/Teams webhook request (default 5).
+    Total time of each Slack/Teams webhook request, from connecting to the end of the answer
+    (default 5); never beyond the invocation's budget.
 ``POWERTOOLS_SERVICE_NAME``
     Service name in the structured logs (read by Powertools ``Logger``).
 ``AWS_REGION``
     Region of the AWS clients (set by Lambda).
 
 Modules: ``envelopes`` (parse, with ``aws_events`` and ``dagster_events``), ``routing``,
-``render``, ``destinations`` (SES + HTTP edge), ``state`` (DynamoDB), ``relay`` (one record),
+``render``, ``destinations`` (SES + HTTP edge, with ``http_post``: one POST under a total
+deadline), ``state`` (DynamoDB: delivery per alert identity, SLA state), ``relay`` (one record),
+``budget`` (the invocation's time), ``sqs_records`` (record attributes, delayed retries),
 ``runtime`` (wiring). Sibling modules import each other relatively; the Lambda asset root
 (the handler's folder) is on ``sys.path``, so ``import alert_relay_core`` and
 ``import dagster_platform.alert_contract`` both resolve there.

@@ -123,8 +123,22 @@ def stable_dedup_key(prefix: str, *parts: str) -> str:
 
 
 def content_dedup_key(prefix: str, content: str) -> str:
-    """A key that is equal exactly when the content is equal."""
-    return f"{prefix}:sha256:{_sha256(content)}"
+    """For messages without an identity of their own: a key equal exactly when the content is."""
+    return f"{prefix}:{_CONTENT_MARKER}:{_sha256(content)}"
+
+
+_CONTENT_MARKER = "content-sha256"
+
+
+def is_content_identity(dedup_key: str) -> bool:
+    """Whether the key is a hash of the content (``content_dedup_key``) rather than an identity
+    the sender gave the event (an alarm state change, a task, a run, a message id).
+
+    The same content can be a new event later (a disk is full again), so such keys are only
+    suppressed for the dedup window; a sender's identity is suppressed as long as it is recorded.
+    """
+    parts = dedup_key.split(":")
+    return len(parts) == 3 and parts[1] == _CONTENT_MARKER and len(parts[2]) == 64
 
 
 # C0 control characters other than tab/newline/carriage return, and DEL: SES and chat

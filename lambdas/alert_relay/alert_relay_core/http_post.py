@@ -35,24 +35,59 @@ class HttpAnswer:
     body_excerpt: bytes
 
 
-class _Watchdog:
-    """Shuts a socket down when the deadline passes; ``fired`` says whether it did."""
+class _Watch:
+    """One request's socket (a duplicate descriptor) and its deadline; ``fired`` once cut."""
 
     def __init__(self, sock: socket.socket, deadline: float) -> None:
-        self._sock = sock.dup()  # shutdown() on a duplicate descriptor stops the same connection
+        self.sock = sock.dup()  # shutdown() on a duplicate descriptor stops the same connection
+        self.deadline = deadline
         self.fired = False
-        self._timer = threading.Timer(max(0.0, deadline - time.monotonic()), self._fire)
-        self._timer.daemon = True
-        self._timer.start()
+        self.done = False
 
-    def _fire(self) -> None:
-        self.fired = True
-        with contextlib.suppress(OSError):
-            self._sock.shutdown(socket.SHUT_RDWR)
 
-    def stop(self) -> None:
-        self._timer.cancel()
-        self._sock.close()
+class _Watchdog:
+    """One thread for all requests of the container (no thread per request): it shuts down the
+    socket of every watch whose deadline passes before the request is done."""
+
+    def __init__(self) -> None:
+        self._watches: list[_Watch] = []
+        self._wake = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._sleeping_until = float("inf")  # when the thread wakes next on its own
+
+    def watch(self, sock: socket.socket, deadline: float) -> _Watch:
+        watch = _Watch(sock, deadline)
+        with self._wake:
+            self._watches.append(watch)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="http-deadline-watchdog", daemon=True)
+                self._thread.start()
+            elif deadline < self._sleeping_until:  # otherwise it wakes in time anyway
+                self._wake.notify()
+        return watch
+
+    def release(self, watch: _Watch) -> None:
+        with self._wake:
+            watch.done = True
+            if watch in self._watches:
+                self._watches.remove(watch)
+        watch.sock.close()
+
+    def _run(self) -> None:
+        with self._wake:
+            while True:
+                now = time.monotonic()
+                for watch in [w for w in self._watches if w.deadline <= now]:
+                    self._watches.remove(watch)
+                    watch.fired = True
+                    with contextlib.suppress(OSError):
+                        watch.sock.shutdown(socket.SHUT_RDWR)
+                self._sleeping_until = min((w.deadline for w in self._watches), default=float("inf"))
+                wait = self._sleeping_until - now
+                self._wake.wait(timeout=None if wait == float("inf") else max(0.0, wait))
+
+
+_WATCHDOG = _Watchdog()
 
 
 def post(
@@ -76,7 +111,7 @@ def post(
         return min(per_operation_timeout, left)
 
     sock = socket.create_connection((host, port), timeout=remaining())
-    watchdog = _Watchdog(sock, deadline)
+    watchdog = _WATCHDOG.watch(sock, deadline)
     connection: http.client.HTTPConnection | None = None
     try:
         if https:
@@ -100,7 +135,7 @@ def post(
             raise DeadlineExceeded("no complete answer before the deadline") from None
         raise
     finally:
-        watchdog.stop()
+        _WATCHDOG.release(watchdog)
         if connection is not None:
             connection.close()
         else:

@@ -20,6 +20,7 @@ from .alerts import (
     FreshnessEvaluation,
     IgnoredMessage,
     NormalizedAlert,
+    is_content_identity,
     printable,
     timestamp_epoch,
     truncate,
@@ -33,7 +34,7 @@ from .errors import AlertNotDeliveredError, BudgetExhaustedError, DeliveryError,
 from .routes import RoutesConfig
 from .routing import TaskTagLookup, route_alert
 from .sla import sla_crossing_alert
-from .state import BEGUN, IN_PROGRESS, DeliveryEpisode, SlaEvaluation, StateStore
+from .state import BEGUN, DELIVERY_RECORD_SECONDS, IN_PROGRESS, DeliveryEpisode, SlaEvaluation, StateStore
 
 logger = Logger(child=True)
 
@@ -123,14 +124,15 @@ class Relay:
                 f"team {alert.team!r} has no destination left for this alert "
                 f"(email recipients excluded: {', '.join(sorted(alert.email_exclusions)) or 'none'})"
             )
-        episode = self._state.begin_delivery(
-            alert.dedup_key, message_id, self.routes.dedup_window_seconds, alert.team
-        )
+        # A sender's identity is the same event for as long as it is recorded (a replayed
+        # webhook, an SNS copy days later); content alone is the same event only for the window.
+        window = self.routes.dedup_window_seconds if is_content_identity(alert.dedup_key) else DELIVERY_RECORD_SECONDS
+        episode = self._state.begin_delivery(alert.dedup_key, message_id, window, alert.team)
         if episode.status != BEGUN:
             reason = (
                 "another copy of this alert is being delivered right now"
                 if episode.status == IN_PROGRESS
-                else "this alert was already delivered (same identity, within the dedup window)"
+                else "this alert (same identity) was already delivered"
             )
             logger.info("duplicate alert suppressed", extra={**_log_fields(alert), "reason": reason})
             return RecordOutcome(DUPLICATE, alert, reason=reason)
@@ -146,9 +148,8 @@ class Relay:
         delivered: list[str] = []
         failures: list[str] = []
         waits: list[float] = []
-        for destination in destinations:
-            if destination.destination_id in episode.delivered:
-                continue
+        pending = [destination for destination in destinations if destination.destination_id not in episode.delivered]
+        for index, destination in enumerate(pending):
             error = _try_deliver(destination, alert, budget)
             if error is not None:
                 failures.append(f"{destination.destination_id}: {error.reason}")
@@ -157,7 +158,8 @@ class Relay:
                 if isinstance(error, BudgetDeliveryError):
                     break
                 continue
-            self._state.record_delivery(episode, destination.destination_id)
+            last = not failures and index == len(pending) - 1
+            self._state.record_delivery(episode, destination.destination_id, last=last)
             delivered.append(destination.destination_id)
         already = sorted(episode.delivered)
         if failures:
@@ -169,7 +171,8 @@ class Relay:
                 f"alert {alert.dedup_key!r} not delivered to: {'; '.join(failures)}",
                 retry_after=max(waits) if waits else None,
             )
-        self._state.finish_delivery(episode)
+        if not pending:  # an earlier attempt reached every destination but could not finish
+            self._state.finish_delivery(episode)
         logger.info("alert delivered", extra={**_log_fields(alert), "delivered_to": delivered, "already_delivered_to": already})
         return RecordOutcome(DELIVERED, alert, tuple(delivered), tuple(already))
 

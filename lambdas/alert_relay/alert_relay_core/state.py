@@ -11,7 +11,8 @@ value can make a key DynamoDB refuses.
     MessageId, or a hash of an unreadable body), NOT by the SQS message: every copy of the
     alert (SNS redelivery, a second publish, a retry) finds the same item.
     ``identity`` (S), ``team`` (S), ``episode_started_at`` (N), ``window_ends_at`` (N: copies
-    arriving before it are duplicates once the episode is done), ``delivered`` (SS: the
+    arriving before it are duplicates once the episode is done; the dedup window for an
+    identity that is a hash of the content, the whole 14 days otherwise), ``delivered`` (SS: the
     destinations that accepted the alert), ``done`` (BOOL), ``messages`` (SS: SQS messages
     that worked on this episode; a late retry of one of them is never delivered again),
     ``lease_owner`` (S) / ``lease_until`` (N: the SQS message delivering right now; another
@@ -151,6 +152,9 @@ class StateStore:
         next, skipping the destinations that already accepted the alert.
         """
         pk = state_key("alert", identity)
+        # Most alerts are new: try to start the episode before reading anything.
+        if self._start_episode(pk, identity, message_id, window_seconds, team, self._clock(), replacing=None):
+            return DeliveryEpisode(pk, message_id, frozenset(), BEGUN)
         for _ in range(_STATE_WRITE_ATTEMPTS):
             now = self._clock()
             current = self._get(pk)
@@ -178,16 +182,25 @@ class StateStore:
                 return DeliveryEpisode(pk, message_id, delivered, BEGUN)
         raise StateContentionError(f"could not take the delivery lease of {pk} after {_STATE_WRITE_ATTEMPTS} attempts")
 
-    def record_delivery(self, episode: DeliveryEpisode, destination_id: str) -> None:
-        """One destination accepted the alert: no copy or retry will send it there again."""
+    def record_delivery(self, episode: DeliveryEpisode, destination_id: str, *, last: bool = False) -> None:
+        """One destination accepted the alert: no copy or retry will send it there again.
+
+        ``last``: it was the only destination still missing, so the episode is finished in the
+        same write (see ``finish_delivery``).
+        """
+        expression = "ADD delivered :destination SET expires_at = :expires_at"
+        values: dict[str, Any] = {
+            ":destination": {"SS": [destination_id]},
+            ":expires_at": {"N": str(int(self._clock() + DELIVERY_RECORD_SECONDS))},
+        }
+        if last:
+            expression += ", done = :true REMOVE lease_owner, lease_until"
+            values[":true"] = {"BOOL": True}
         self._dynamodb.update_item(
             TableName=self._table_name,
             Key={"pk": {"S": episode.pk}},
-            UpdateExpression="ADD delivered :destination SET expires_at = :expires_at",
-            ExpressionAttributeValues={
-                ":destination": {"SS": [destination_id]},
-                ":expires_at": {"N": str(int(self._clock() + DELIVERY_RECORD_SECONDS))},
-            },
+            UpdateExpression=expression,
+            ExpressionAttributeValues=values,
         )
 
     def finish_delivery(self, episode: DeliveryEpisode) -> None:
