@@ -11,6 +11,7 @@ DNS resolution is the one step the deadline cannot interrupt.
 from __future__ import annotations
 
 import contextlib
+import functools
 import http.client
 import socket
 import ssl
@@ -21,7 +22,12 @@ from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
 
 MAX_ANSWER_BYTES = 4096
-_TLS_CONTEXT = ssl.create_default_context()
+
+
+@functools.lru_cache(maxsize=1)
+def _tls_context() -> ssl.SSLContext:
+    # Created on the first HTTPS post, not at import: loading the CA bundle costs a cold start.
+    return ssl.create_default_context()
 
 
 class DeadlineExceeded(TimeoutError):
@@ -115,7 +121,7 @@ def post(
     connection: http.client.HTTPConnection | None = None
     try:
         if https:
-            sock = _TLS_CONTEXT.wrap_socket(sock, server_hostname=host)
+            sock = _tls_context().wrap_socket(sock, server_hostname=host)
         connection = (http.client.HTTPSConnection if https else http.client.HTTPConnection)(
             host, port, timeout=remaining()
         )
