@@ -4,14 +4,20 @@ destination's Retry-After is honoured. Real HTTP servers on 127.0.0.1, moto for 
 from __future__ import annotations
 
 import json
+import socket
+import ssl
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from types import ModuleType
 
 import boto3
 import pytest
+from alert_relay_core import http_post
 from alert_relay_core.destinations import HttpJsonPoster
 from alert_relay_core.errors import DeliveryError
 from alert_relay_core.http_post import parse_retry_after
@@ -196,3 +202,76 @@ def test_a_long_retry_after_keeps_the_record_invisible_that_long(
 def test_retry_after_header_forms(header: str | None, expected: float | None) -> None:
     now = 1445412450.0  # 30 s before the date above
     assert parse_retry_after(header, now=now) == expected
+
+
+# --- the same over TLS, as Slack and Teams are reached ---------------------------------------------
+
+
+def _self_signed_certificate(directory: Path) -> tuple[Path, Path]:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.now(timezone.utc)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = directory / "cert.pem", directory / "key.pem"
+    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return cert_file, key_file
+
+
+def test_a_dripping_tls_server_is_cut_off_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """HTTPS, trusted through a test CA: the handshake completes, then the answer drips."""
+    cert_file, key_file = _self_signed_certificate(tmp_path)
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_context.load_cert_chain(cert_file, key_file)
+    client_context = ssl.create_default_context(cafile=str(cert_file))
+    monkeypatch.setattr(http_post, "_tls_context", lambda: client_context)
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    stop = threading.Event()
+
+    def serve() -> None:
+        with listener:
+            listener.settimeout(5)
+            raw, _ = listener.accept()
+            with server_context.wrap_socket(raw, server_side=True) as connection:
+                connection.settimeout(2)
+                connection.recv(65536)
+                for byte in DripServer.ANSWER:
+                    if stop.is_set():
+                        return
+                    try:
+                        connection.sendall(bytes([byte]))
+                    except OSError:
+                        return
+                    time.sleep(0.2)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(DeliveryError, match="timed out: no complete answer within 1 s"):
+            HttpJsonPoster(1.0).post_json(
+                f"https://localhost:{port}/hooks", {"text": "x"}, destination_id="teams", deadline=started + 30
+            )
+        assert time.monotonic() - started < 1.6
+    finally:
+        stop.set()
+        thread.join(timeout=3)
