@@ -47,6 +47,13 @@ class Synth:
     def templates(self, env: str) -> dict[str, dict]:
         return self.synthesized.templates[env]
 
+    def count(self, env: str, resource_type: str) -> int:
+        """Resources of a type in all stacks (logical ids may repeat across stacks)."""
+        return sum(
+            1 for template in self.templates(env).values()
+            for resource in template["Resources"].values() if resource["Type"] == resource_type
+        )
+
     def resources(self, env: str, resource_type: str) -> dict[str, dict]:
         return {
             logical_id: resource
@@ -329,13 +336,13 @@ def test_agent_cost_is_count_times_size_times_hours_at_list_price(synth, env):
 def test_cost_counts_nat_gateways_keys_and_secrets_of_the_templates(synth, env):
     result = estimate(Inventory(load_environment(synth.outdir, env), synth.configs[env]), synth.configs[env])
     lines = {line.item: line for line in result.lines}
-    nats = len(synth.resources(env, "AWS::EC2::NatGateway"))
+    nats = synth.count(env, "AWS::EC2::NatGateway")
     assert (lines["NAT gateways"].monthly if nats else 0) == pytest.approx(nats * HOURS * prices.NAT_GATEWAY_HOUR.amount)
     for item, resource_type, price in (
         ("KMS keys", "AWS::KMS::Key", prices.KMS_KEY_MONTH),
         ("Secrets Manager secrets (created by these stacks)", "AWS::SecretsManager::Secret", prices.SECRET_MONTH),
     ):
-        count = len(synth.resources(env, resource_type))
+        count = synth.count(env, resource_type)
         assert (lines[item].monthly if count else 0) == pytest.approx(count * price.amount)
     gib = synth.configs[env].logging.estimated_gib_per_month
     assert lines["CloudWatch Logs ingestion"].monthly == pytest.approx(gib * prices.LOGS_INGESTION_GB.amount)
