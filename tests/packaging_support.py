@@ -1,9 +1,9 @@
 """Build this repository's two wheels and install them into fresh virtual environments outside the source tree.
 
 Why not `pip install` the dependencies from PyPI: their closure (aws-cdk-lib, jsii, dagster, boto3, cfn-lint, ...)
-is 94 wheels and 206 MB, 63 s to download here before installing. Instead each venv gets a site folder holding
-exactly the wheel's declared dependency closure, resolved from its ``Requires-Dist`` (markers and extras
-evaluated) through the distributions this test interpreter has installed, linked file by file from their
+is 94 wheels and 206 MB, 63 s to download here before installing. Instead each venv's site-packages gets exactly
+the wheel's declared dependency closure, resolved from its ``Requires-Dist`` (markers and extras
+evaluated) through the distributions this test interpreter has installed, linked from their
 ``RECORD``s: the pinned versions pip would install from a wheelhouse. A dependency the wheel does not declare is
 absent (its import fails), and a declared one that is missing or outside its range fails the resolution (what
 ``pip check`` would report). The wheels themselves are installed by pip (``--no-deps --no-index``).
@@ -114,19 +114,41 @@ def dependency_closure(requirements: list[str], provided: dict[str, str]) -> lis
     return sorted(found.values(), key=lambda d: canonicalize_name(d.metadata["Name"]))
 
 
-def link_site(distributions: list[importlib.metadata.Distribution], target: Path) -> None:
-    """A site folder with exactly these distributions: every file of their RECORD, linked."""
-    for distribution in distributions:
+@functools.cache
+def _owners() -> dict[str, frozenset[str]]:
+    """Top-level site-packages entry -> the installed distributions whose RECORD has files under it."""
+    owners: dict[str, set[str]] = {}
+    for distribution in importlib.metadata.distributions():
+        name = canonicalize_name(distribution.metadata["Name"])
         for file in distribution.files or []:
-            if file.parts[0] == "..":  # scripts and data outside site-packages
+            if file.parts[0] != "..":
+                owners.setdefault(file.parts[0], set()).add(name)
+    return {top: frozenset(names) for top, names in owners.items()}
+
+
+def link_site(distributions: list[importlib.metadata.Distribution], target: Path) -> None:
+    """A site folder with exactly these distributions. A top-level folder that belongs to one distribution alone is
+    linked whole (so its compiled __pycache__ is reused: no recompiling dagster in every run); a shared one (a
+    namespace package such as ``google``) file by file, so that no undeclared distribution slips in."""
+    target.mkdir(parents=True, exist_ok=True)
+    owners = _owners()
+    for distribution in distributions:
+        name = canonicalize_name(distribution.metadata["Name"])
+        for file in distribution.files or []:
+            top = file.parts[0]
+            if top == "..":  # scripts and data outside site-packages
+                continue
+            source_top = Path(distribution.locate_file(top))
+            if top != "__pycache__" and owners.get(top) == {name} and source_top.is_dir():
+                if not (target / top).exists():
+                    os.symlink(source_top, target / top)
                 continue
             destination = target / file
-            if destination.exists():
+            source = Path(distribution.locate_file(file))
+            if destination.exists() or not source.exists():
                 continue
             destination.parent.mkdir(parents=True, exist_ok=True)
-            source = Path(distribution.locate_file(file))
-            if source.exists():
-                os.symlink(source, destination)
+            os.symlink(source, destination)
 
 
 @dataclass
@@ -190,9 +212,9 @@ def installed_venv(*distributions: str) -> Venv:
     requirements = [
         text for name in distributions for text in wheel_metadata(wheels[name]).get_all("Requires-Dist") or []
     ]
-    site = path / "dependencies"
-    link_site(dependency_closure(requirements, provided), site)
-    (next(path.glob("lib/python*/site-packages")) / "dependencies.pth").write_text(f"{site}\n")
+    # Linked into the venv's own site-packages, where pip would have put them (the checker, like any tool, tells
+    # user code from installed libraries by that folder).
+    link_site(dependency_closure(requirements, provided), next(path.glob("lib/python*/site-packages")))
     return venv
 
 

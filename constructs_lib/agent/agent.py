@@ -134,9 +134,14 @@ class DagsterAgent(Construct):
           ``service_name``: a fixed ECS service name (default: generated).
           ``removal_policy``: of the secret and log groups created here (default RETAIN).
         """
+        if (workload_execution_role is None) != (workload_task_role is None):
+            raise ValueError(
+                "DagsterAgent: give both workload_execution_role and workload_task_role, or neither "
+                "(then the agent creates WorkloadRoles)"
+            )
+        ecs_cluster, namespace = _cluster_and_namespace(cluster, namespace)
         super().__init__(scope, construct_id)
         inherited_environment = dict(inherited_environment or {})
-        ecs_cluster, namespace = _cluster_and_namespace(cluster, namespace)
         vpc = ecs_cluster.vpc
         subnets = vpc_subnets or ec2.SubnetSelection()
         selected = vpc.select_subnets(
@@ -163,11 +168,6 @@ class DagsterAgent(Construct):
             self, "WorkloadLogs", retention=log_retention(agent.log_retention_days), removal_policy=removal_policy
         )
         agent_log_group, workload_log_group = self.agent_log_group, self.workload_log_group
-        if (workload_execution_role is None) != (workload_task_role is None):
-            raise ValueError(
-                "DagsterAgent: give both workload_execution_role and workload_task_role, or neither "
-                "(then the agent creates WorkloadRoles)"
-            )
         self.workload: WorkloadRoles | None = None
         if workload_execution_role is None:
             self.workload = WorkloadRoles(
