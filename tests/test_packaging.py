@@ -70,7 +70,8 @@ def test_every_dependency_is_declared_with_a_range(distribution):
     if distribution == CODE_LOCATION:
         assert names == {"dagster", "boto3"}
     else:
-        assert {"aws-cdk-lib", "constructs", "cdk-nag", "pydantic", "PyYAML", "cfn-lint", CODE_LOCATION} == names
+        assert {"aws-cdk-lib", "constructs", "jsii", "cdk-nag", "pydantic", "PyYAML", "cfn-lint", "botocore",
+                CODE_LOCATION} == names
 
 
 def test_code_location_package_installs_without_cdk_and_its_command_checks_a_location(tmp_path):
