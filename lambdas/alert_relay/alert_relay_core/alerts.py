@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -191,6 +192,7 @@ def iso_from_epoch(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, tz=timezone.utc).isoformat()
 
 
+@functools.lru_cache(maxsize=256)  # every channel of an alert shows its time
 def readable_time(value: str) -> str:
     """``2025-11-24T06:40:12.345000+00:00`` -> ``2025-11-24 06:40:12 UTC``; other text unchanged."""
     epoch = timestamp_epoch(value)

@@ -207,6 +207,8 @@ def bound_by_receive_time(alert: NormalizedAlert, received_at: str) -> Normalize
     A producer's clock must not decide state: one freshness evaluation dated years ahead would
     otherwise make every real evaluation "older than the recorded one" until the state expired.
     """
+    if alert.occurred_at[:19] <= received_at[:19] and alert.occurred_at[:4].isdigit():
+        return alert  # both ISO 8601 in UTC (normalize_timestamp): earlier text is an earlier time
     occurred = timestamp_epoch(alert.occurred_at)
     received = timestamp_epoch(received_at)
     if occurred is None or received is None or occurred <= received + MAX_CLOCK_AHEAD_SECONDS:
