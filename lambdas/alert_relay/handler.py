@@ -41,11 +41,15 @@ def record_handler(record: SQSRecord) -> str:
     _budget.check("this record")
     relay = relay_from_environment()
     attributes = record.attributes
+    # On every log line of this record: which SQS message, and how close it is to the DLQ.
+    logger.append_keys(
+        sqs_message_id=record.message_id,
+        receive_count=receive_count(attributes.get("ApproximateReceiveCount")),
+    )
     try:
         outcome: RecordOutcome = relay.handle_message(
             record.body,
             message_id=record.message_id,
-            receive_count=receive_count(attributes.get("ApproximateReceiveCount")),
             received_at=sent_at(attributes.get("SentTimestamp")),
             budget=_budget,
         )

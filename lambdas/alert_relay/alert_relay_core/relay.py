@@ -75,7 +75,6 @@ class Relay:
         body: str,
         *,
         message_id: str,
-        receive_count: int = 1,
         received_at: str | None = None,
         budget: Budget | None = None,
     ) -> RecordOutcome:

@@ -26,9 +26,9 @@ _MAX_MESSAGE_AGE_SECONDS = 15 * 24 * 3600
 MAX_VISIBILITY_SECONDS = 43200
 
 
-def receive_count(value: object) -> int:
-    # Unknown counts as a retry; it is only logged.
-    return int(value) if isinstance(value, str) and value.isdigit() and len(value) < 10 else 2
+def receive_count(value: object) -> int | None:
+    """``ApproximateReceiveCount`` for the logs; None when it is not a number."""
+    return int(value) if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) < 10 else None
 
 
 def sent_at(sent_timestamp_ms: object, now: float | None = None) -> str | None:
