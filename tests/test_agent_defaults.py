@@ -50,6 +50,20 @@ def test_subnets_and_public_ip_are_derived_from_the_clusters_vpc(mode, public_ip
     assert agent.assign_public_ip is (mode == "public")
 
 
+def test_subnets_given_by_object_are_used_as_given_and_public_when_the_vpc_says_so():
+    stack = Stack(App(), "objects")
+    network = DagsterNetwork(stack, "Network", settings=NetworkSettings(mode="public"))
+    cluster = DagsterCluster(stack, "Cluster", settings=ClusterSettings(), vpc=network.vpc, namespace_name="o.local")
+    from aws_cdk import aws_ec2 as ec2
+
+    agent = DagsterAgent(
+        stack, "Agent", environment_name="prod", dagster=DAGSTER, cluster=cluster,
+        agent=AgentSettings(version="1.13.27"), vpc_subnets=ec2.SubnetSelection(subnets=[network.vpc.public_subnets[1]]),
+    )
+    assert agent.assign_public_ip is True
+    assert service_network(Template.from_stack(stack))["Subnets"] == [stack.resolve(network.vpc.public_subnets[1].subnet_id)]
+
+
 def test_minimal_agent_creates_an_empty_retained_token_secret_and_reads_it_by_ecs():
     stack, _, agent = minimal()
     template = Template.from_stack(stack)

@@ -144,14 +144,9 @@ class DagsterAgent(Construct):
         inherited_environment = dict(inherited_environment or {})
         vpc = ecs_cluster.vpc
         subnets = vpc_subnets or ec2.SubnetSelection()
-        selected = vpc.select_subnets(
-            availability_zones=subnets.availability_zones, one_per_az=subnets.one_per_az,
-            subnet_filters=subnets.subnet_filters, subnet_group_name=subnets.subnet_group_name,
-            subnets=subnets.subnets, subnet_type=subnets.subnet_type,
-        )
-        subnet_ids = list(selected.subnet_ids)
+        subnet_ids, has_public = _selected_subnets(vpc, subnets)
         if assign_public_ip is None:
-            assign_public_ip = bool(selected.has_public)
+            assign_public_ip = has_public
         self.subnet_ids = subnet_ids
         self.assign_public_ip = assign_public_ip
         if token_secret is None:
@@ -337,6 +332,22 @@ class DagsterAgent(Construct):
         """Let the agent pass more roles to the tasks it launches (e.g. a code location's own)."""
         for role in roles:
             self._pass_role.add_resources(role.role_arn)
+
+
+def _selected_subnets(vpc: ec2.IVpc, selection: ec2.SubnetSelection) -> tuple[list[str], bool]:
+    """Subnet ids of the selection and whether CDK knows them to be public. Subnets given by object (e.g.
+    ``Subnet.from_subnet_id``) are taken as they are: CDK's selection would ask for their availability zones,
+    which imported subnets do not have; they count as public when they are among the VPC's public subnets."""
+    if selection.subnets:
+        public_ids = {subnet.subnet_id for subnet in vpc.public_subnets}
+        ids = [subnet.subnet_id for subnet in selection.subnets]
+        return ids, any(subnet_id in public_ids for subnet_id in ids)
+    selected = vpc.select_subnets(
+        availability_zones=selection.availability_zones, one_per_az=selection.one_per_az,
+        subnet_filters=selection.subnet_filters, subnet_group_name=selection.subnet_group_name,
+        subnet_type=selection.subnet_type,
+    )
+    return list(selected.subnet_ids), bool(selected.has_public)
 
 
 def _cluster_and_namespace(
