@@ -178,3 +178,13 @@ def test_help_shows_the_constructs_own_init_docstring(construct):
     assert doc and doc != inspect.getdoc(constructs.Construct.__init__), f"{construct.__name__}.__init__ has no docstring"
     shown = pydoc.render_doc(construct, renderer=pydoc.plaintext)
     assert doc.splitlines()[0] in shown and (construct.__doc__ or "").strip().splitlines()[0] in shown
+
+
+def test_validate_extra_admits_the_dagster_versions_the_app_checks_with():
+    from tests.packaging_support import dependency_closure
+
+    extra = [r for r in requires_dist(CONSTRUCTS) if r.marker is not None and r.marker.evaluate({"extra": "validate"})]
+    assert sorted(r.name for r in extra) == ["dagster", "dagster-aws", "dagster-cloud"]
+    unmarked = [f"{r.name}{r.specifier}" for r in extra]
+    names = {d.metadata["Name"].lower() for d in dependency_closure(unmarked, provided={})}
+    assert {"dagster", "dagster-aws", "dagster-cloud", "dagster-cloud-cli"} <= names
