@@ -20,6 +20,7 @@ from constructs import Construct
 
 from ..config import AlertingSettings
 from ..nag import acknowledge, acknowledge_wildcards
+from ..secrets import secret_arn
 from .email import AlertEmail
 from .lambda_asset import relay_asset, webhook_asset
 from .rendering import render_routes_json
@@ -323,8 +324,15 @@ class AlertPipeline(Construct):
                 if name
             }
         )
-        for index, name in enumerate(webhook_secrets):
-            secretsmanager.Secret.from_secret_name_v2(self, f"WebhookSecret{index}", name).grant_read(self.relay)
+        if webhook_secrets:
+            # GetSecretValue only (a grant_read adds DescribeSecret, which the relay never calls).
+            self.relay.add_to_role_policy(
+                iam.PolicyStatement(
+                    sid="ReadWebhookUrls",
+                    actions=["secretsmanager:GetSecretValue"],
+                    resources=[secret_arn(self, f"{name}-??????") for name in webhook_secrets],
+                )
+            )
         if self.email:
             self.relay.add_to_role_policy(
                 iam.PolicyStatement(
@@ -389,7 +397,11 @@ class AlertPipeline(Construct):
             "Invoked synchronously through its Function URL: Dagster+ sees the HTTP status and retries; an async "
             "DLQ would never receive anything.",
         )
-        self.webhook_secret.grant_read(self.webhook)
+        self.webhook.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="ReadSharedSecret", actions=["secretsmanager:GetSecretValue"], resources=[self.webhook_secret.secret_arn]
+            )
+        )
         self.webhook_url = self.webhook.add_function_url(auth_type=lambda_.FunctionUrlAuthType.NONE)
         acknowledge_wildcards(
             webhook_role,

@@ -552,6 +552,9 @@ class CallRecorder:
             except ClientError as error:
                 recorder._record(phase, principal, service, operation_name, api_params, None, error.response["Error"]["Code"])
                 raise
+            except Exception as error:  # moto failing inside: the call was still made (and authorized first)
+                recorder._record(phase, principal, service, operation_name, api_params, None, type(error).__name__)
+                raise
             recorder._record(phase, principal, service, operation_name, api_params, response, None)
             reaction = recorder.reactions.get((service, operation_name))
             if reaction:
