@@ -22,6 +22,7 @@ from constructs import Construct
 
 from .buckets import expiring_log_bucket
 from .config import ComputeLogSettings
+from .config.physical_names import COMPUTE_LOG_BUCKET, environment_name_limit_for
 from .nag import acknowledge, acknowledge_wildcards
 
 #: Bucket name of the compute logs, read by the ``compute_logs`` block of every Dagster process.
@@ -31,15 +32,9 @@ ENV_AWS_REGION = "AWS_REGION"
 
 S3_ACCESS_LOGS_BY_POLICY = "@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy"
 
-_BUCKET_NAME_PREFIX = "dagster-"
-_BUCKET_NAME_SUFFIX = "-compute-logs"
-_MAX_BUCKET_NAME = 63
-_ACCOUNT_ID_LENGTH = 12
-#: Longest commercial region name (ap-southeast-2, ap-northeast-1, ...): names must fit there too.
-_LONGEST_REGION = 14
-MAX_ENVIRONMENT_NAME_LENGTH = (
-    _MAX_BUCKET_NAME - len(_BUCKET_NAME_PREFIX) - len(_BUCKET_NAME_SUFFIX) - 2 - _ACCOUNT_ID_LENGTH - _LONGEST_REGION
-)
+#: The bucket name's template and the longest environment name it fits in every region (S3's limit from cfn-lint's
+#: schema, the longest region name from botocore): one source, shared with the environment-file validation.
+MAX_ENVIRONMENT_NAME_LENGTH = environment_name_limit_for(COMPUTE_LOG_BUCKET)
 
 
 def render_compute_logs_block(settings: ComputeLogSettings, *, kms_key_alias: str | None) -> dict[str, Any]:
@@ -71,10 +66,11 @@ def compute_log_bucket_name(environment: str) -> str:
     if len(environment) > MAX_ENVIRONMENT_NAME_LENGTH:
         raise ValueError(
             f"environment name '{environment}' is too long for the compute-log bucket name "
-            f"'dagster-{environment}-compute-logs-<account>-<region>': S3 allows {_MAX_BUCKET_NAME} characters, "
-            f"which leaves {MAX_ENVIRONMENT_NAME_LENGTH} for the environment name"
+            f"'dagster-{environment}-compute-logs-<account>-<region>': in the longest region name that leaves "
+            f"{MAX_ENVIRONMENT_NAME_LENGTH} characters for the environment name"
         )
-    return Fn.join("-", [f"{_BUCKET_NAME_PREFIX}{environment}{_BUCKET_NAME_SUFFIX}", Aws.ACCOUNT_ID, Aws.REGION])
+    prefix = COMPUTE_LOG_BUCKET.split("-{account}")[0].format(env=environment)
+    return Fn.join("-", [prefix, Aws.ACCOUNT_ID, Aws.REGION])
 
 
 def compute_log_key_alias(environment: str) -> str:

@@ -77,6 +77,12 @@ def _fixed_length(template: str) -> int:
     return len(sample)
 
 
+def environment_name_limit_for(template: str) -> int:
+    """The longest environment name that fits one of the templates above, in every region."""
+    [rule] = [rule for rule in NAME_RULES if rule.template == template]
+    return rule.limit() - _fixed_length(rule.template)
+
+
 def environment_name_limit() -> tuple[int, NameRule]:
     """The longest environment name every physical name fits, and the rule that binds."""
     bounds = [(rule.limit() - _fixed_length(rule.template), rule) for rule in NAME_RULES]
