@@ -5,11 +5,21 @@ action its code never calls."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from types import ModuleType
 
 import boto3
 import pytest
-from relay_payloads import REGION, FakeLambdaContext, cloudwatch_alarm_body, fixture, queued, sqs_event, sqs_event_from_received
+from relay_payloads import (
+    REGION,
+    FakeLambdaContext,
+    cloudwatch_alarm_body,
+    fixture,
+    freshness_alert,
+    queued,
+    sqs_event,
+    sqs_event_from_received,
+)
 from relay_support import SLACK_PLATFORM_SECRET, TEAMS_DATA_ENG_SECRET, WEBHOOK_SHARED_SECRET, WebhookServer
 
 from tests.authz.launcher_calls import CallRecorder
@@ -38,6 +48,13 @@ def to_requests(authorizer: Authorizer, call) -> list[AuthzRequest]:
     if call.service == "dynamodb" and call.operation in ("GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query"):
         # The table is encrypted with the alert key: DynamoDB decrypts its table key on the caller's behalf.
         return [AuthzRequest(f"dynamodb:{call.operation}", (table,), {}, origin), AuthzRequest("kms:Decrypt", (key,), via("dynamodb"), origin)]
+    if call.service == "dynamodb" and call.operation == "TransactWriteItems":
+        # No action of its own: IAM authorizes each item as its own action (Service Authorization Reference).
+        actions = {f"dynamodb:{'ConditionCheckItem' if kind == 'ConditionCheck' else kind + 'Item'}"
+                   for item in call.params["TransactItems"] for kind in item}
+        return [AuthzRequest(action, (table,), {}, origin) for action in sorted(actions)] + [
+            AuthzRequest("kms:Decrypt", (key,), via("dynamodb"), origin)
+        ]
     if call.service == "secretsmanager" and call.operation == "GetSecretValue":
         secret_id = call.params["SecretId"]
         name = secret_id.split(":secret:", 1)[1].rsplit("-", 1)[0] if secret_id.startswith("arn:") else secret_id
@@ -109,12 +126,18 @@ def test_every_call_of_the_relay_is_allowed_and_it_holds_nothing_else(
     # Slack throttles for two minutes: the relay keeps that record invisible (ChangeMessageVisibility).
     webhook_server.respond("/slack/platform", status=429, headers={"Retry-After": "120"})
     recorder = CallRecorder()
+    now = datetime.now(UTC)
     with recorder.installed(), recorder.during("relay"):
         relay_handler.handler(sqs_event_from_received(received), FakeLambdaContext())
         relay_handler.handler(sqs_event(queued(cloudwatch_alarm_body(), message_id="copy")), FakeLambdaContext())
+        # An asset's freshness: within its SLA, then past it (the crossing is written in one transaction).
+        for index, lateness in enumerate((0, 7200)):
+            at = (now - timedelta(minutes=2 - index)).isoformat()
+            relay_handler.handler(sqs_event(queued(freshness_alert(lateness, at), message_id=f"fresh-{index}")), FakeLambdaContext())
     operations = {(c.service, c.operation) for c in recorder.calls}
-    assert {("dynamodb", "UpdateItem"), ("sesv2", "SendEmail"), ("secretsmanager", "GetSecretValue"),
-            ("sqs", "ChangeMessageVisibility"), ("ecs", "ListTagsForResource")} <= operations, operations
+    assert {("dynamodb", "UpdateItem"), ("dynamodb", "TransactWriteItems"), ("sesv2", "SendEmail"),
+            ("secretsmanager", "GetSecretValue"), ("sqs", "ChangeMessageVisibility"),
+            ("ecs", "ListTagsForResource")} <= operations, operations
 
     used, denied = _evaluate(prod, "AlertsRelayRole", recorder.calls)
     assert not denied, "\n".join(denied)
