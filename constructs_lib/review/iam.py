@@ -164,3 +164,14 @@ def collect_roles(env: Environment) -> list[Role]:
 
 def wildcard_statement_count(roles: list[Role]) -> int:
     return sum(1 for role in roles for statement in role.statements if statement.any_resource)
+
+
+def proven_calls_of(logical_id: str) -> list[list[str]] | None:
+    """``[action, resource, when]`` rows the authorization tests prove the role needs, from ``proven_calls.json``
+    (kept current by tests/authz/test_proven_calls.py), keyed by the role's logical id without CDK's hash."""
+    import json
+    import re
+    from importlib import resources
+
+    proven = json.loads(resources.files(__package__).joinpath("proven_calls.json").read_text())
+    return proven.get(re.sub(r"[0-9A-F]{8}$", "", logical_id))

@@ -8,7 +8,7 @@ from typing import Any, Sequence
 from . import diagram, prices, summary
 from .cost import CostEstimate, estimate, money, quantity, unit_price
 from .diff import EnvironmentDiff, diff_environments, summary_counts
-from .iam import Role, collect_roles, wildcard_statement_count
+from .iam import Role, collect_roles, proven_calls_of, wildcard_statement_count
 from .inventory import Inventory
 from .lint import ACCEPTED_WARNINGS, DEFAULT_REGION, Finding, LintCache, cache_path, lint_all
 from .md import WARNING, code, codes, plural, table, text
@@ -76,7 +76,23 @@ def render_iam(roles: list[Role]) -> list[str]:
                 code(statement.conditions) if statement.conditions else "—",
             ))
         lines += table(("#", "Policy", "Effect", "Actions", "Resources", "Conditions"), rows) + [""]
+        lines += render_proven_calls(resource.logical_id)
     return lines
+
+
+def render_proven_calls(logical_id: str) -> list[str]:
+    """The calls the authorization tests prove this role needs (``proven_calls.json``), or a line saying none are."""
+    proven = proven_calls_of(logical_id)
+    if proven is None:
+        return ["Proven calls: none recorded for this role (tests/authz evaluates the platform's own roles).", ""]
+    rows = [(code(action), code(resource), text(why)) for action, resource, why in proven]
+    return [
+        f"Calls proven needed and allowed ({len(rows)}; tests/authz, evaluated as IAM does; `<env>`, `<account>` and "
+        "`<region>` stand for this environment's):",
+        "",
+        *table(("Action", "Resource", "When"), rows),
+        "",
+    ]
 
 
 # --------------------------------------------------------------------------- cost

@@ -8,7 +8,7 @@ import os
 
 from tests.authz import launcher_calls
 from tests.authz.platform import Authorizer, Role
-from tests.authz.proven_calls import PROVEN_CALLS_FILE, allowed_only, entries, merge, render
+from tests.authz.proven_calls import PROVEN_CALLS_FILE, allowed_only, entries, generalize, merge, render, role_key
 from tests.authz.wiring import Wiring
 from tests.authz.world import TemplateWorld
 
@@ -31,7 +31,10 @@ def _launcher_part(synthesized) -> dict:
         (authorizer.role(f"Location{launcher_calls.RUN_WORKER_LOCATION}TaskRole"),
          launcher_calls.authz_requests_by_principal()[launcher_calls.RUN_WORKER]),
     ]
-    return entries(allowed_only(authorizer, by_role), "prod")
+    proven = entries(allowed_only(authorizer, by_role), "prod")
+    # Roles appear under their construct's name, not the recording's physical names.
+    names = {generalize(arn, "prod"): f"role {role_key(role.logical_id)}" for arn, role in authorizer.roles.items()}
+    return {key: [[action, names.get(resource, resource), why] for action, resource, why in rows] for key, rows in proven.items()}
 
 
 def test_the_review_lists_what_each_role_is_proven_to_need(synthesized):
