@@ -74,6 +74,20 @@ def test_sla_evaluations_alert_only_on_crossings(relay_handler: ModuleType, webh
     assert sla_state["last_transition"] == {"S": BREACH}
 
 
+@pytest.mark.parametrize(
+    ("lateness", "stored"),
+    # Negative and NaN lateness are not evaluations (delivered as raw alerts): nothing is stored for them.
+    [(5e-324, 0.0), (1e-131, 0.0), (float("inf"), 1e15), (1e300, 1e15), (-1e-200, None), (float("nan"), None)],
+)
+def test_numbers_dynamodb_cannot_store_are_stored_rounded(relay_handler: ModuleType, lateness: float, stored) -> None:
+    """DynamoDB refuses numbers below 1E-130 in magnitude (a ValidationException, every time): such an evaluation
+    would go round until the dead-letter queue. Found by the hostile-records test (5e-324)."""
+    response = invoke(relay_handler, queued(freshness_alert(lateness, at(0))))
+    assert response == {"batchItemFailures": []}
+    states = [item for item in state_items() if item["pk"]["S"] == "sla#prod#analytics/orders"]
+    assert [float(state["lateness_seconds"]["N"]) for state in states] == ([] if stored is None else [stored])
+
+
 def test_sla_state_is_per_asset_and_uses_the_teams_threshold(
     relay_handler: ModuleType, webhook_server: WebhookServer
 ) -> None:

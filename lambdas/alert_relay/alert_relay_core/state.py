@@ -36,6 +36,7 @@ value can make a key DynamoDB refuses.
 from __future__ import annotations
 
 import hashlib
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -127,9 +128,13 @@ def _iso(epoch: float) -> str:
 
 
 def _number(value: float) -> dict[str, str]:
-    # DynamoDB numbers end at 9.9E+125, and the alert contract lets lateness be any number
-    # (JSON even allows Infinity); beyond 30 million years the exact value does not matter.
-    return {"N": repr(min(float(value), 1e15))}
+    # DynamoDB numbers lie between 1E-130 and 9.9E+125 in magnitude (anything smaller is refused, not rounded), and
+    # the alert contract lets lateness be any number (JSON even allows Infinity and NaN). Milliseconds are enough;
+    # beyond 30 million years the exact value does not matter.
+    number = float(value)
+    if math.isnan(number):
+        number = 0.0
+    return {"N": repr(round(max(-1e15, min(number, 1e15)), 3))}
 
 
 class StateStore:
