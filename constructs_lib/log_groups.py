@@ -20,6 +20,24 @@ def log_group_arn(scope: IConstruct, name: str, *, stream: str | None = None) ->
     )
 
 
+def logs_key(
+    scope: Construct, construct_id: str, *, description: str, removal_policy: RemovalPolicy, group_arns: dict
+) -> kms.Key:
+    """A rotating key that CloudWatch Logs of this region may use only for the log groups ``group_arns`` names
+    (``{"ArnEquals": [arns]}`` or ``{"ArnLike": pattern}``, matched against the ``aws:logs:arn`` encryption context)."""
+    key = kms.Key(scope, construct_id, description=description, enable_key_rotation=True, removal_policy=removal_policy)
+    key.add_to_resource_policy(
+        iam.PolicyStatement(
+            sid="CloudWatchLogsForPlatformGroupsOnly",
+            principals=[iam.ServicePrincipal(f"logs.{Stack.of(scope).region}.amazonaws.com")],
+            actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+            resources=["*"],
+            conditions={operator: {"kms:EncryptionContext:aws:logs:arn": arns} for operator, arns in group_arns.items()},
+        )
+    )
+    return key
+
+
 class PlatformLogGroups(Construct):
     """Creates the agent log group and the workload log group (Dagster's ECS launcher sends
     code servers and runs to one ``log_group``, streams ``server_*`` and ``dagsterrun_*``), with
@@ -45,25 +63,12 @@ class PlatformLogGroups(Construct):
         CloudWatch Logs retention. ``encrypt_with_kms``: a customer managed key only CloudWatch Logs may use, for
         these two groups only. ``removal_policy``: of the groups and key."""
         super().__init__(scope, construct_id)
-        stack = Stack.of(self)
         self.key: kms.Key | None = None
         if encrypt_with_kms:
-            self.key = kms.Key(
-                self,
-                "Key",
-                description="Encrypts the Dagster platform's log groups",
-                enable_key_rotation=True,
-                removal_policy=removal_policy,
-            )
             group_arns = [log_group_arn(self, name) for name in (agent_log_group_name, workload_log_group_name)]
-            self.key.add_to_resource_policy(
-                iam.PolicyStatement(
-                    sid="CloudWatchLogsForPlatformGroupsOnly",
-                    principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
-                    actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
-                    resources=["*"],
-                    conditions={"ArnEquals": {"kms:EncryptionContext:aws:logs:arn": group_arns}},
-                )
+            self.key = logs_key(
+                self, "Key", description="Encrypts the Dagster platform's log groups", removal_policy=removal_policy,
+                group_arns={"ArnEquals": group_arns},
             )
         self.agent = logs.LogGroup(
             self,
@@ -95,16 +100,9 @@ class EncryptedLogGroups(Construct):
         self, scope: Construct, construct_id: str, *, name_prefix: str, removal_policy: RemovalPolicy, description: str
     ) -> None:
         super().__init__(scope, construct_id)
-        stack = Stack.of(self)
-        self.key = kms.Key(self, "Key", description=description, enable_key_rotation=True, removal_policy=removal_policy)
-        self.key.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="CloudWatchLogsForPlatformGroupsOnly",
-                principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
-                actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
-                resources=["*"],
-                conditions={"ArnLike": {"kms:EncryptionContext:aws:logs:arn": log_group_arn(self, f"{name_prefix}*")}},
-            )
+        self.key = logs_key(
+            self, "Key", description=description, removal_policy=removal_policy,
+            group_arns={"ArnLike": log_group_arn(self, f"{name_prefix}*")},
         )
         Aspects.of(scope).add(_EncryptLogGroups(self.key, name_prefix, scope))
 

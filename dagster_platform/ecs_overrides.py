@@ -122,8 +122,8 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
 
 
-def parse_cpu_units(value: Any) -> int | None:
-    """ECS accepts CPU units (``"1024"``) or vCPU (``"1 vCPU"``)."""
+def _parse_size(value: Any, scaled_unit: str) -> int | None:
+    """A whole number (``"1024"``, ``1024``) or ``"<number> <scaled_unit>"`` (x 1024); anything else is None."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
@@ -133,7 +133,7 @@ def parse_cpu_units(value: Any) -> int | None:
         if text.isdigit():
             return int(text)
         number, _, unit = text.partition(" ")
-        if unit.strip().lower() == "vcpu":
+        if unit.strip().lower() == scaled_unit.lower():
             try:
                 return int(float(number) * 1024)
             except ValueError:
@@ -141,10 +141,14 @@ def parse_cpu_units(value: Any) -> int | None:
     return None
 
 
+def parse_cpu_units(value: Any) -> int | None:
+    """ECS accepts CPU units (``"1024"``) or vCPU (``"1 vCPU"``)."""
+    return _parse_size(value, "vCPU")
+
+
 def parse_memory_mib(value: Any) -> int | None:
     """ECS accepts MiB (``"4096"``) or GB (``"4 GB"``, meaning GiB)."""
-    if isinstance(value, bool):
-        return None
+    return _parse_size(value, "GB")
     if isinstance(value, int):
         return value
     if isinstance(value, str):
