@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fnmatch
 import ipaddress
+import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -27,9 +28,7 @@ def wildcard_match(pattern: str, value: str, *, case_sensitive: bool = True) -> 
     """IAM's ``*`` and ``?`` (no character classes)."""
     if not case_sensitive:
         pattern, value = pattern.lower(), value.lower()
-    translated = fnmatch.translate(pattern.replace("[", "[[]"))
-    import re
-
+    translated = fnmatch.translate(pattern.replace("[", "[[]"))  # IAM has no character classes
     return re.match(translated, value, flags=re.S) is not None
 
 

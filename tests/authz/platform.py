@@ -113,9 +113,6 @@ class Authorizer:
             props = world.props(resource)
             for url in props["Queues"]:
                 add(queue_arn_from_url(url), Policy(f"{resource.stack}/{resource.logical_id}", "resource", props["PolicyDocument"]))
-        for resource in world.resources("AWS::S3::BucketPolicy"):
-            props = world.props(resource)
-            self._bucket_policies[props["Bucket"]] = Policy(f"{resource.stack}/{resource.logical_id}", "resource", props["PolicyDocument"])
         for resource in world.resources("AWS::KMS::Key"):
             props = world.props(resource)
             add(world.arn(resource), Policy(f"{resource.stack}/{resource.logical_id}", "key", props["KeyPolicy"]))
@@ -140,16 +137,24 @@ class Authorizer:
             if conditions:
                 statement["Condition"] = conditions
             add(props["FunctionName"], Policy(f"{resource.stack}/{resource.logical_id}", "resource", {"Statement": [statement]}))
-        logs_policies = [
-            Policy(f"{r.stack}/{r.logical_id}", "resource", _json(world.props(r)["PolicyDocument"]))
-            for r in world.resources("AWS::Logs::ResourcePolicy")
-        ]
-        self._logs_policies = logs_policies
         return out
 
     @cached_property
     def _bucket_policies(self) -> dict[str, Policy]:
-        return {}
+        """By bucket name: a bucket policy applies to the bucket and every object in it."""
+        world = self.world
+        return {
+            world.props(r)["Bucket"]: Policy(f"{r.stack}/{r.logical_id}", "resource", world.props(r)["PolicyDocument"])
+            for r in world.resources("AWS::S3::BucketPolicy")
+        }
+
+    @cached_property
+    def _logs_policies(self) -> list[Policy]:
+        """CloudWatch Logs resource policies are account-wide: each applies to every log group it names."""
+        return [
+            Policy(f"{r.stack}/{r.logical_id}", "resource", _json(self.world.props(r)["PolicyDocument"]))
+            for r in self.world.resources("AWS::Logs::ResourcePolicy")
+        ]
 
     def policies_on(self, resource_arn: str) -> list[Policy]:
         policies = list(self.resource_policies.get(resource_arn, ()))
@@ -170,7 +175,6 @@ class Authorizer:
             identity, who = list(principal.policies), principal.principal
         else:
             identity, who = [], principal
-        self.resource_policies  # noqa: B018 (builds bucket/log policies too)
         return evaluate(
             request,
             who,

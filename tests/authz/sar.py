@@ -50,10 +50,11 @@ def _policies(authorizer: Authorizer):
     for role in authorizer.roles.values():
         for policy in role.policies:
             yield f"{role.logical_id}:{policy.name}", policy
-    authorizer.resource_policies  # noqa: B018
     for arn, policies in authorizer.resource_policies.items():
         for policy in policies:
             yield f"{arn}:{policy.name}", policy
+    for policy in [*authorizer._bucket_policies.values(), *authorizer._logs_policies]:
+        yield policy.name, policy
 
 
 def unknown_actions(authorizer: Authorizer) -> list[str]:
