@@ -63,7 +63,8 @@ class CodeLocationSettings(StrictModel):
     #: Environment variable name -> secret: ``name``, ``name:json_key``, or a complete secret ARN
     #: (``arn:aws:secretsmanager:<region>:<account>:secret:<name>-AbCdEf``) with optional ``:json_key``.
     secrets: dict[EnvVarName, SecretSpec] = Field(default_factory=dict)
-    #: Secrets carrying any of these tag keys are mounted into this location's tasks.
+    #: Secrets tagged ``<key>=<environment>`` with any of these keys are mounted into this location's tasks (the
+    #: execution role reads a secret only with key and value; dagster-aws finds them by key alone).
     secrets_tags: tuple[TagKey, ...] = ()
 
     @model_validator(mode="after")
