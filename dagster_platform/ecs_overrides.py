@@ -149,19 +149,6 @@ def parse_cpu_units(value: Any) -> int | None:
 def parse_memory_mib(value: Any) -> int | None:
     """ECS accepts MiB (``"4096"``) or GB (``"4 GB"``, meaning GiB)."""
     return _parse_size(value, "GB")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str):
-        text = value.strip()
-        if text.isdigit():
-            return int(text)
-        number, _, unit = text.partition(" ")
-        if unit.strip().upper() == "GB":
-            try:
-                return int(float(number) * 1024)
-            except ValueError:
-                return None
-    return None
 
 
 def _int_tag(tags: Mapping[str, str], tag: str) -> int | None:
