@@ -68,6 +68,23 @@ def write_config(directory: Path, name: str, text: str) -> Path:
     return path
 
 
+def config_with(base: dict, *changes: tuple[str, Any]) -> dict:
+    """A deep copy of an environment document with each dotted path set (``...`` as the value deletes it)."""
+    import yaml
+
+    data = yaml.safe_load(yaml.safe_dump(base))
+    for path, value in changes:
+        *parents, last = path.split(".")
+        node = data
+        for key in parents:
+            node = node.setdefault(key, {})
+        if value is ...:
+            node.pop(last, None)
+        else:
+            node[last] = value
+    return data
+
+
 def load_json(path: Path) -> Any:
     return json.loads(path.read_text())
 

@@ -14,23 +14,13 @@ from hypothesis import strategies as st
 from constructs_lib.config import ConfigError, load_environment, load_environments
 from dagster_platform.fargate import FARGATE_TASK_SIZES
 
-from tests.support import CONFIG_DIR, ROOT, write_config
+from tests.support import CONFIG_DIR, ROOT, config_with, write_config
 
 DEV = yaml.safe_load((CONFIG_DIR / "dev.yaml").read_text())
 
 
 def with_changes(base: dict, path: str, value) -> dict:
-    """A deep copy of ``base`` with ``path`` (dotted) set to ``value``; ``...`` deletes it."""
-    data = yaml.safe_load(yaml.safe_dump(base))
-    *parents, last = path.split(".")
-    node = data
-    for key in parents:
-        node = node.setdefault(key, {})
-    if value is ...:
-        node.pop(last, None)
-    else:
-        node[last] = value
-    return data
+    return config_with(base, (path, value))
 
 
 def error_lines(tmp_path: Path, data: dict, name: str = "dev") -> list[str]:

@@ -19,7 +19,7 @@ from typing import Any, Callable
 import pytest
 import yaml
 
-from tests.support import CONFIG_DIR, ROOT
+from tests.support import CONFIG_DIR, ROOT, config_with
 
 DEV_TEXT = (CONFIG_DIR / "dev.yaml").read_text()
 PROD_TEXT = (CONFIG_DIR / "prod.yaml").read_text()
@@ -27,21 +27,6 @@ DEV = yaml.safe_load(DEV_TEXT)
 PROD = yaml.safe_load(PROD_TEXT)
 CLI_TRAILER = "python app.py: Subprocess exited with error 1"
 GOOD_ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:dagster/prod/db-AbCdEf"
-
-
-def changed(base: dict, *changes: tuple[str, Any]) -> dict:
-    """A deep copy of ``base`` with each dotted path set (``...`` deletes it)."""
-    data = yaml.safe_load(yaml.safe_dump(base))
-    for path, value in changes:
-        *parents, last = path.split(".")
-        node = data
-        for key in parents:
-            node = node.setdefault(key, {})
-        if value is ...:
-            node.pop(last, None)
-        else:
-            node[last] = value
-    return data
 
 
 @dataclass
@@ -77,25 +62,25 @@ LONG_KEY = "k" * 129
 LONG_URL = "https://intake.example.com/" + "a" * 980
 CATALOGUE: list[Case] = [
     # --- network ---------------------------------------------------------------------------------
-    Case("cidr-host", changed(DEV, ("network.cidr", "10.41.7.0/16")),
+    Case("cidr-host", config_with(DEV, ("network.cidr", "10.41.7.0/16")),
          ["network.cidr = '10.41.7.0/16': has host bits set: the block it names is 10.41.0.0/16 (a different network); write 10.41.0.0/16"]),
-    Case("cidr-octet", changed(DEV, ("network.cidr", "10.300.0.0/16")),
+    Case("cidr-octet", config_with(DEV, ("network.cidr", "10.300.0.0/16")),
          ["network.cidr = '10.300.0.0/16': is not an IPv4 CIDR block (Octet 300 (> 255) not permitted in '10.300.0.0')"]),
-    Case("cidr-big", changed(DEV, ("network.cidr", "10.0.0.0/8")),
+    Case("cidr-big", config_with(DEV, ("network.cidr", "10.0.0.0/8")),
          ["network.cidr = '10.0.0.0/8': a VPC's block must be between /16 and /28, not /8"]),
-    Case("cidr-text", changed(DEV, ("network.cidr", "ten.0.0.0/16")),
+    Case("cidr-text", config_with(DEV, ("network.cidr", "ten.0.0.0/16")),
          ["network.cidr = 'ten.0.0.0/16': is not an IPv4 CIDR block (Only decimal digits permitted in 'ten' in 'ten.0.0.0')"]),
-    Case("cidr-small", changed(PROD, ("network.cidr", "10.40.0.0/27")),
+    Case("cidr-small", config_with(PROD, ("network.cidr", "10.40.0.0/27")),
          ["network.cidr = '10.40.0.0/27': /27 is too small for 4 subnets (public and private in each of 2 AZs; a subnet is at "
           "least /28): use /26 or larger (mode 'private', max_azs 2)"]),
-    Case("cidr-3az", changed(DEV, ("network.cidr", "10.41.0.0/27"), ("network.max_azs", 3)),
+    Case("cidr-3az", config_with(DEV, ("network.cidr", "10.41.0.0/27"), ("network.max_azs", 3)),
          ["network.cidr = '10.41.0.0/27': /27 is too small for 3 subnets (public in each of 3 AZs; a subnet is at least /28): "
           "use /26 or larger (mode 'public', max_azs 3)"]),
-    Case("nat-many", changed(PROD, ("network.nat_gateways", 3)),
+    Case("nat-many", config_with(PROD, ("network.nat_gateways", 3)),
          ["network.nat_gateways = 3: cannot exceed max_azs (2)"]),
-    Case("subnet-public", changed(DEV, ("network.subnet_ids", ["subnet-0123456789abcdef0"])),
+    Case("subnet-public", config_with(DEV, ("network.subnet_ids", ["subnet-0123456789abcdef0"])),
          ["network.subnet_ids = ['subnet-0123456789abcdef0']: applies only to mode 'existing', not 'public'"]),
-    Case("existing-bare", changed(DEV, ("network", {"mode": "existing"})),
+    Case("existing-bare", config_with(DEV, ("network", {"mode": "existing"})),
          ["network.vpc_id: mode 'existing' needs vpc_id",
           "network.subnet_ids = []: mode 'existing' needs at least one subnet id",
           "network.assign_public_ip: mode 'existing' needs assign_public_ip (true for public subnets without NAT)"]),
@@ -109,69 +94,69 @@ CATALOGUE: list[Case] = [
           f"(first at line {_line_of(_dup_team(), '    platform:')}); YAML would silently keep only the last one, "
           "so merge the two entries"]),
     # --- tags ------------------------------------------------------------------------------------
-    Case("tag-aws", changed(DEV, ("tags.aws:owner", "me")),
+    Case("tag-aws", config_with(DEV, ("tags.aws:owner", "me")),
          ["tags.aws:owner = 'aws:owner': the 'aws:' prefix (in any case) is reserved by AWS for its own tags"]),
-    Case("tag-aws-case", changed(DEV, ("tags.AwS:owner", "me")),
+    Case("tag-aws-case", config_with(DEV, ("tags.AwS:owner", "me")),
          ["tags.AwS:owner = 'AwS:owner': the 'aws:' prefix (in any case) is reserved by AWS for its own tags"]),
-    Case("tag-long-key", changed(DEV, (f"tags.{LONG_KEY}", "x")),
+    Case("tag-long-key", config_with(DEV, (f"tags.{LONG_KEY}", "x")),
          [f"tags.{LONG_KEY} = '{LONG_KEY[:76]}...: a tag key may have at most 128 characters, this has 129"]),
-    Case("tag-long-val", changed(DEV, ("tags.owner", "v" * 257)),
+    Case("tag-long-val", config_with(DEV, ("tags.owner", "v" * 257)),
          [f"tags.owner = '{'v' * 76}...: a tag value may have at most 256 characters, this has 257"]),
-    Case("tag-char", changed(DEV, ("tags.owner", "data!platform")),
+    Case("tag-char", config_with(DEV, ("tags.owner", "data!platform")),
          ["tags.owner = 'data!platform': a tag value may contain only letters, digits, spaces and + - . / : = @ _; not '!'"]),
-    Case("tag-key-char", changed(DEV, ("tags.team#1", "x")),
+    Case("tag-key-char", config_with(DEV, ("tags.team#1", "x")),
          ["tags.team#1 = 'team#1': a tag key may contain only letters, digits, spaces and + - . / : = @ _; not '#'"]),
-    Case("tag-platform", changed(DEV, ("tags.dagster-platform:environment", "qa")),
+    Case("tag-platform", config_with(DEV, ("tags.dagster-platform:environment", "qa")),
          ["tags.dagster-platform:environment = 'dagster-platform:environment': keys starting with 'dagster-platform:' "
           "are set by the platform on every resource"]),
-    Case("tag-number", changed(DEV, ("tags.cost", 12)),
+    Case("tag-number", config_with(DEV, ("tags.cost", 12)),
          ["tags.cost = 12: Input should be a valid string (quote it in YAML: '...')"]),
-    Case("env-number", changed(DEV, ("code_locations.analytics.env_vars.DBT_THREADS", 4)),
+    Case("env-number", config_with(DEV, ("code_locations.analytics.env_vars.DBT_THREADS", 4)),
          ["code_locations.analytics.env_vars.DBT_THREADS = 4: Input should be a valid string (quote it in YAML: '...')"]),
-    Case("secrets-tags", changed(PROD, ("code_locations.forecasting.secrets_tags", ["aws:models"])),
+    Case("secrets-tags", config_with(PROD, ("code_locations.forecasting.secrets_tags", ["aws:models"])),
          ["code_locations.forecasting.secrets_tags[0] = 'aws:models': the 'aws:' prefix (in any case) is reserved by AWS for its own tags"]),
-    Case("secrets-tag", changed(DEV, ("agent.secrets_tag", "dagster secrets!")),
+    Case("secrets-tag", config_with(DEV, ("agent.secrets_tag", "dagster secrets!")),
          ["agent.secrets_tag = 'dagster secrets!': a tag key may contain only letters, digits, spaces and + - . / : = @ _; not '!'"]),
     # --- Firehose --------------------------------------------------------------------------------
-    Case("http-buffer", changed(PROD, ("logging.forwarding.http_endpoint.buffering.size_mib", 65)),
+    Case("http-buffer", config_with(PROD, ("logging.forwarding.http_endpoint.buffering.size_mib", 65)),
          ["logging.forwarding.http_endpoint.buffering.size_mib = 65: must be between 1 and 64"]),
-    Case("http-interval", changed(PROD, ("logging.forwarding.http_endpoint.buffering.interval_seconds", 901)),
+    Case("http-interval", config_with(PROD, ("logging.forwarding.http_endpoint.buffering.interval_seconds", 901)),
          ["logging.forwarding.http_endpoint.buffering.interval_seconds = 901: must be between 0 and 900"]),
-    Case("s3-buffer", changed(DEV, ("logging.forwarding.archive.buffering.size_mib", 129)),
+    Case("s3-buffer", config_with(DEV, ("logging.forwarding.archive.buffering.size_mib", 129)),
          ["logging.forwarding.archive.buffering.size_mib = 129: must be between 1 and 128"]),
-    Case("http-retry", changed(PROD, ("logging.forwarding.http_endpoint.retry_seconds", 7201)),
+    Case("http-retry", config_with(PROD, ("logging.forwarding.http_endpoint.retry_seconds", 7201)),
          ["logging.forwarding.http_endpoint.retry_seconds = 7201: must be between 0 and 7200"]),
     # --- filter patterns -------------------------------------------------------------------------
-    Case("fp-colon", changed(DEV, ("logging.forwarding.workloads.filter_pattern", "ERROR:")),
+    Case("fp-colon", config_with(DEV, ("logging.forwarding.workloads.filter_pattern", "ERROR:")),
          ["logging.forwarding.workloads.filter_pattern = 'ERROR:': not a CloudWatch Logs filter pattern: unquoted term "
           "'ERROR:' may contain only letters, digits and _; put it in double quotes at position 1"]),
-    Case("fp-json-open", changed(DEV, ("logging.forwarding.workloads.filter_pattern", '{ $.level = "ERROR"')),
+    Case("fp-json-open", config_with(DEV, ("logging.forwarding.workloads.filter_pattern", '{ $.level = "ERROR"')),
          ["logging.forwarding.workloads.filter_pattern = '{ $.level = \"ERROR\"': not a CloudWatch Logs filter pattern: "
           "expected '}' closing the JSON pattern (or && / ||), found 'the end' at position 20"]),
-    Case("fp-json-num", changed(DEV, ("logging.forwarding.workloads.filter_pattern", '{ $.latency > "slow" }')),
+    Case("fp-json-num", config_with(DEV, ("logging.forwarding.workloads.filter_pattern", '{ $.latency > "slow" }')),
          ["logging.forwarding.workloads.filter_pattern = '{ $.latency > \"slow\" }': not a CloudWatch Logs filter pattern: "
           "'>' compares numbers; a quoted string can only be compared with = or != at position 15"]),
-    Case("fp-delim", changed(DEV, ("logging.forwarding.workloads.filter_pattern", "[ip, user")),
+    Case("fp-delim", config_with(DEV, ("logging.forwarding.workloads.filter_pattern", "[ip, user")),
          ["logging.forwarding.workloads.filter_pattern = '[ip, user': not a CloudWatch Logs filter pattern: expected ',' "
           "or ']' in the space-delimited pattern, found 'the end' at position 10"]),
-    Case("fp-regex", changed(DEV, ("logging.forwarding.workloads.filter_pattern", "%(WARN|ERROR)%")),
+    Case("fp-regex", config_with(DEV, ("logging.forwarding.workloads.filter_pattern", "%(WARN|ERROR)%")),
          ["logging.forwarding.workloads.filter_pattern = '%(WARN|ERROR)%': not a CloudWatch Logs filter pattern: %regex% "
           "may not contain '(' ')' (allowed: letters, digits, : _ # = @ / ; , - and the operators ^ $ ? [ ] { } | \\ * + .; "
           "no parentheses) at position 1"]),
     # --- Dagster+, AWS identity ------------------------------------------------------------------
-    Case("dagster-us", changed(DEV, ("dagster.region", "us")),
+    Case("dagster-us", config_with(DEV, ("dagster.region", "us")),
          ["dagster.region = 'us': is not a Dagster+ region; omit region for the default (US) control plane, or use: "
           "eu (EU (https://<organization>.eu.dagster.cloud))"]),
-    Case("dagster-aws", changed(DEV, ("dagster.region", "eu-west-1")),
+    Case("dagster-aws", config_with(DEV, ("dagster.region", "eu-west-1")),
          ["dagster.region = 'eu-west-1': is not a Dagster+ region; omit region for the default (US) control plane, or "
           "use: eu (EU (https://<organization>.eu.dagster.cloud))"]),
-    Case("region-none", changed(DEV, ("region", "eu-west-9")),
+    Case("region-none", config_with(DEV, ("region", "eu-west-9")),
          ["region = 'eu-west-9': is not an AWS region (botocore knows none by this name); for example eu-west-1 or us-east-1"]),
-    Case("az-missing", changed(DEV, ("account", "111122223333"), ("region", "eu-west-1")),
+    Case("az-missing", config_with(DEV, ("account", "111122223333"), ("region", "eu-west-1")),
          ["account = '111122223333': no availability zones pinned for this account in eu-west-1: add "
           "\"availability-zones:account=111122223333:region=eu-west-1\": [\"eu-west-1a\", \"eu-west-1b\"] (the account's "
           "real zone names) to the context in cdk.json"]),
-    Case("az-noregion", changed(DEV, ("account", "123456789012")),
+    Case("az-noregion", config_with(DEV, ("account", "123456789012")),
          ["region: required with account: availability zones are pinned per account and region"]),
     Case("environmentnam", DEV_TEXT,
          ["name = 'environmentnam': too long (14 characters): at most 13, because the compute-log bucket name "
@@ -180,60 +165,60 @@ CATALOGUE: list[Case] = [
     Case("qa_eu", DEV_TEXT,
          ["name = 'qa_eu': must be 2-13 lowercase letters, digits or '-', starting with a letter and not ending with '-'"]),
     # --- secrets ---------------------------------------------------------------------------------
-    Case("arn-suffix", changed(DEV, ("agent.token_secret", {"existing_secret_arn": GOOD_ARN[:-7]})),
+    Case("arn-suffix", config_with(DEV, ("agent.token_secret", {"existing_secret_arn": GOOD_ARN[:-7]})),
          [f"agent.token_secret.existing_secret_arn = '{GOOD_ARN[:-7]}': a secret ARN must end with the 6 characters "
           "Secrets Manager appends to the name (...:secret:<name>-AbCdEf); copy the complete ARN from the console or "
           "`aws secretsmanager describe-secret`"]),
-    Case("loc-arn", changed(PROD, ("code_locations.analytics.secrets", {"DB": GOOD_ARN[:-7] + ":password"})),
+    Case("loc-arn", config_with(PROD, ("code_locations.analytics.secrets", {"DB": GOOD_ARN[:-7] + ":password"})),
          [f"code_locations.analytics.secrets.DB = '{GOOD_ARN[:-7]}:password': a secret ARN must end with the 6 "
           "characters Secrets Manager appends to the name (...:secret:<name>-AbCdEf); copy the complete ARN from the "
           "console or `aws secretsmanager describe-secret`"]),
-    Case("loc-colons", changed(PROD, ("code_locations.analytics.secrets", {"DB": "db:a:b"})),
+    Case("loc-colons", config_with(PROD, ("code_locations.analytics.secrets", {"DB": "db:a:b"})),
          ["code_locations.analytics.secrets.DB = 'db:a:b': must be a secret name, name:json_key, or a full secret ARN "
           "(ending in the 6-character suffix) with optional :json_key; only one ':' may follow the name"]),
-    Case("loc-secretnm", changed(PROD, ("code_locations.analytics.secrets", {"DB": "my secret"})),
+    Case("loc-secretnm", config_with(PROD, ("code_locations.analytics.secrets", {"DB": "my secret"})),
          ["code_locations.analytics.secrets.DB = 'my secret': a secret name may contain only ASCII letters, digits and "
           "/ _ + = . @ -"]),
-    Case("token-jsonkey", changed(PROD, ("agent.token_secret.json_field", "a:b")),
+    Case("token-jsonkey", config_with(PROD, ("agent.token_secret.json_field", "a:b")),
          ["agent.token_secret.json_field = 'a:b': must be a JSON key without ':' or spaces"]),
     # --- env vars --------------------------------------------------------------------------------
-    Case("env-platform", changed(DEV, ("code_locations.analytics.env_vars.DAGSTER_PLATFORM_ENVIRONMENT", "x")),
+    Case("env-platform", config_with(DEV, ("code_locations.analytics.env_vars.DAGSTER_PLATFORM_ENVIRONMENT", "x")),
          ["code_locations.analytics.env_vars.DAGSTER_PLATFORM_ENVIRONMENT = 'DAGSTER_PLATFORM_ENVIRONMENT': names "
           "starting with DAGSTER_PLATFORM_ are set by this platform in every container; choose another name"]),
-    Case("env-cloud", changed(DEV, ("code_locations.analytics.env_vars.DAGSTER_CLOUD_DEPLOYMENT_NAME", "x")),
+    Case("env-cloud", config_with(DEV, ("code_locations.analytics.env_vars.DAGSTER_CLOUD_DEPLOYMENT_NAME", "x")),
          ["code_locations.analytics.env_vars.DAGSTER_CLOUD_DEPLOYMENT_NAME = 'DAGSTER_CLOUD_DEPLOYMENT_NAME': is set by "
           "Dagster+ / Dagster in every code-server and run container; setting it here would override it"]),
-    Case("env-region", changed(DEV, ("code_locations.analytics.env_vars.AWS_REGION", "us-east-1")),
+    Case("env-region", config_with(DEV, ("code_locations.analytics.env_vars.AWS_REGION", "us-east-1")),
          ["code_locations.analytics.env_vars.AWS_REGION = 'AWS_REGION': is set by ECS in every code-server and run "
           "container; setting it here would override it"]),
-    Case("env-secret", changed(PROD, ("code_locations.analytics.env_vars.WAREHOUSE_PASSWORD", "hunter2")),
+    Case("env-secret", config_with(PROD, ("code_locations.analytics.env_vars.WAREHOUSE_PASSWORD", "hunter2")),
          ["code_locations.analytics.secrets.WAREHOUSE_PASSWORD = 'dagster/prod/warehouse': is also set in env_vars; "
           "a variable comes from one or the other"]),
     # --- lists and names a user could get wrong --------------------------------------------------
-    Case("dup-deploy", changed(DEV, ("dagster.deployments", ["dev", "staging", "dev"])),
+    Case("dup-deploy", config_with(DEV, ("dagster.deployments", ["dev", "staging", "dev"])),
          ["dagster.deployments = ['dev', 'staging', 'dev']: lists deployment dev more than once"]),
-    Case("dup-queue", changed(PROD, ("dagster.agent_queues.additional_queues", ["heavy", "heavy"])),
+    Case("dup-queue", config_with(PROD, ("dagster.agent_queues.additional_queues", ["heavy", "heavy"])),
          ["dagster.agent_queues.additional_queues = ['heavy', 'heavy']: lists queue heavy more than once"]),
-    Case("image-tag", changed(DEV, ("agent.image", "dagster/dagster-cloud-agent:latest")),
+    Case("image-tag", config_with(DEV, ("agent.image", "dagster/dagster-cloud-agent:latest")),
          ["agent.image = 'dagster/dagster-cloud-agent:latest': must be an image repository without a tag, such as "
           "dagster/dagster-cloud-agent or <registry>/<repo>"]),
-    Case("cluster-name", changed(DEV, ("cluster.existing_cluster_name", "shared data")),
+    Case("cluster-name", config_with(DEV, ("cluster.existing_cluster_name", "shared data")),
          ["cluster.existing_cluster_name = 'shared data': must be an ECS cluster name (1-255 letters, digits, '-', '_')"]),
-    Case("url-long", changed(PROD, ("logging.forwarding.http_endpoint.url", LONG_URL)),
+    Case("url-long", config_with(PROD, ("logging.forwarding.http_endpoint.url", LONG_URL)),
          [f"logging.forwarding.http_endpoint.url = {LONG_URL!r:.77}...: a Firehose endpoint URL "
           "may have at most 1000 characters, this has 1007"]),
     # --- all problems of one file at once, field errors and cross-section rules together --------
-    Case("many", changed(PROD, ("agent.replicas", 9), ("code_locations.analytics.alert_team", "finance"),
+    Case("many", config_with(PROD, ("agent.replicas", 9), ("code_locations.analytics.alert_team", "finance"),
                          ("alerting.default_team", "oncall"), ("code_locations.forecasting.agent_queue", "gpu")),
          ["agent.replicas = 9: must be between 1 and 5",
           "alerting.default_team = 'oncall': not a team in alerting.teams (data-eng, ml, platform)",
           "code_locations.analytics.alert_team = 'finance': not a team in alerting.teams (data-eng, ml, platform)",
           "code_locations.forecasting.agent_queue = 'gpu': not in dagster.agent_queues.additional_queues (heavy)"]),
-    Case("hidden-rule", changed(DEV, ("network.cidr", "10.41.0.1/16"), ("network.vpc_id", "vpc-0123456789abcdef0")),
+    Case("hidden-rule", config_with(DEV, ("network.cidr", "10.41.0.1/16"), ("network.vpc_id", "vpc-0123456789abcdef0")),
          ["network.cidr = '10.41.0.1/16': has host bits set: the block it names is 10.41.0.0/16 (a different network); "
           "write 10.41.0.0/16",
           "network.vpc_id = 'vpc-0123456789abcdef0': applies only to mode 'existing', not 'public'"]),
-    Case("email-id", changed(PROD, ("alerting.email", {"domain": "example.com", "address": "a@example.org",
+    Case("email-id", config_with(PROD, ("alerting.email", {"domain": "example.com", "address": "a@example.org",
                                                        "hosted_zone_id": "Z0123456789ABCDEFGHIJ", "sender": "a@example.org"})),
          ["alerting.email: give exactly one of domain (with optional hosted_zone_id) or address",
           "alerting.email.sender = 'a@example.org': must be an address of the domain example.com"]),

@@ -237,6 +237,22 @@ class DripServer:
 # --- moto views -----------------------------------------------------------------------------
 
 
+def alerts_topic_into_queue(*, raw_delivery: bool) -> tuple[str, str]:
+    """The platform's wiring in moto: an alerts topic with an SQS subscription. Returns (topic ARN, queue URL)."""
+    import boto3
+
+    from relay_payloads import REGION
+
+    sns = boto3.client("sns", region_name=REGION)
+    sqs = boto3.client("sqs", region_name=REGION)
+    topic_arn = sns.create_topic(Name="dagster-prod-alerts")["TopicArn"]
+    queue_url = sqs.create_queue(QueueName="dagster-prod-alerts")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    attributes = {"RawMessageDelivery": "true"} if raw_delivery else {}
+    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn, Attributes=attributes)
+    return topic_arn, queue_url
+
+
 def sent_emails() -> list[Any]:
     """Messages moto's SES (which backs SES v2) accepted."""
     return list(ses_backends[DEFAULT_ACCOUNT_ID][REGION].sent_messages)

@@ -23,6 +23,7 @@ from relay_payloads import (
     sqs_event_from_received,
 )
 from relay_support import (
+    alerts_topic_into_queue,
     DATA_ENG_EMAIL,
     PLATFORM_EMAIL,
     SENDER,
@@ -238,12 +239,8 @@ def test_failing_message_ends_in_the_dead_letter_queue(
 def test_alarm_published_through_real_sns_to_sqs_subscription(
     relay_handler: ModuleType, webhook_server: WebhookServer
 ) -> None:
-    sns = boto3.client("sns", region_name=REGION)
-    sqs = boto3.client("sqs", region_name=REGION)
-    topic_arn = sns.create_topic(Name="dagster-prod-alerts")["TopicArn"]
-    queue_url = sqs.create_queue(QueueName="dagster-prod-alerts")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)  # not raw delivery
+    topic_arn, queue_url = alerts_topic_into_queue(raw_delivery=False)
+    sns, sqs = boto3.client("sns", region_name=REGION), boto3.client("sqs", region_name=REGION)
     alarm = fixture("cloudwatch_alarm")
     alarm["NewStateValue"], alarm["OldStateValue"] = "OK", "ALARM"
     alarm["AlarmDescription"] += "\nalert_team=data-eng"

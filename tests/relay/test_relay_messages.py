@@ -28,6 +28,7 @@ from relay_payloads import (
     sqs_event_from_received,
 )
 from relay_support import (
+    alerts_topic_into_queue,
     DATA_ENG_EMAIL,
     PLATFORM_EMAIL,
     TEAMS_PAYLOAD_LIMIT_BYTES,
@@ -62,14 +63,8 @@ def test_raw_message_delivery_through_real_sns_keeps_team_and_severity(
     relay_handler: ModuleType, webhook_server: WebhookServer
 ) -> None:
     """With RawMessageDelivery the queue gets the alarm JSON itself; an OK alarm is news, not an error."""
-    sns = boto3.client("sns", region_name=REGION)
-    sqs = boto3.client("sqs", region_name=REGION)
-    topic_arn = sns.create_topic(Name="dagster-prod-alerts")["TopicArn"]
-    queue_url = sqs.create_queue(QueueName="dagster-prod-alerts")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sns.subscribe(
-        TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "true"}
-    )
+    topic_arn, queue_url = alerts_topic_into_queue(raw_delivery=True)
+    sns, sqs = boto3.client("sns", region_name=REGION), boto3.client("sqs", region_name=REGION)
     alarm = fixture("cloudwatch_alarm")
     alarm.update(NewStateValue="OK", OldStateValue="ALARM", AlarmDescription="Agent is back.\nalert_team=data-eng")
     sns.publish(TopicArn=topic_arn, Message=json.dumps(alarm))
