@@ -17,6 +17,7 @@ from typing import Any
 from alert_relay_core.aws import INVOCATION_RESERVE_SECONDS
 from alert_relay_core.budget import Budget
 from alert_relay_core.errors import AlertNotDeliveredError
+from alert_relay_core.log_messages import decode_message
 from alert_relay_core.relay import RecordOutcome
 from alert_relay_core.runtime import relay_from_environment
 from alert_relay_core.sqs_records import delay_retry, receive_count, sent_at
@@ -26,7 +27,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-logger = Logger()
+logger = Logger(json_deserializer=decode_message)
 # Every record is reported individually, even when all fail: the handler itself never raises.
 # Failed records are logged as warnings with their traceback (the Powertools Logger has the
 # logging.Logger methods the processor calls, though not its type).

@@ -146,6 +146,27 @@ def test_bounce_alert_is_not_mailed_to_the_bouncing_address(
     assert PLATFORM_EMAIL in slack.text
 
 
+def test_a_bounce_excludes_its_address_from_that_alert_only(
+    relay_handler: ModuleType, webhook_server: WebhookServer
+) -> None:
+    """The relay plans a team's destinations once per container; an exclusion must not stick to the plan."""
+    bounce = fixture("ses_bounce")
+    bounce["bounce"]["bouncedRecipients"][0]["emailAddress"] = PLATFORM_EMAIL
+
+    for body in (
+        cloudwatch_alarm_body(StateChangeTime="2025-11-24T06:40:12.345+0000"),
+        sns_envelope(bounce),
+        cloudwatch_alarm_body(StateChangeTime="2025-11-24T07:40:12.345+0000"),
+    ):
+        assert invoke(relay_handler, queued(body)) == {"batchItemFailures": []}
+
+    # Both alarms mailed the team; the bounce in between was not mailed to the bouncing address.
+    assert [message.subject for message in emails_to(PLATFORM_EMAIL)] == [
+        "[prod] ERROR: CloudWatch alarm dagster-prod-agent-running-tasks is in ALARM"
+    ] * 2
+    assert len(webhook_server.received(SLACK_PLATFORM)) == 3
+
+
 def test_unknown_team_goes_to_default_team_with_a_note(
     relay_handler: ModuleType, webhook_server: WebhookServer
 ) -> None:

@@ -7,7 +7,7 @@ import json
 import boto3
 import pytest
 from alert_relay_core import render
-from alert_relay_core.alerts import IgnoredMessage, NormalizedAlert, ParsedAlert
+from alert_relay_core.alerts import IgnoredMessage, NormalizedAlert, ParsedAlert, printable
 from alert_relay_core.aws import EcsTaskTagLookup
 from alert_relay_core.envelopes import parse_message
 from alert_relay_core.routes import parse_routes
@@ -325,3 +325,11 @@ def test_control_characters_are_made_printable() -> None:
     raw = routed("\x00\x01 not json")
     assert "\x00" not in raw.details
     assert "\ufffd\ufffd not json" in raw.details
+
+
+def test_printable_replaces_exactly_c0_controls_del_and_surrogates() -> None:
+    kept_controls = {"\t", "\n", "\r"}
+    for code in [*range(0x10000), 0x1F600, 0x10FFFF]:
+        character = chr(code)
+        unsafe = (code < 0x20 and character not in kept_controls) or code == 0x7F or 0xD800 <= code <= 0xDFFF
+        assert printable(f"ok {character} ok") == ("ok \ufffd ok" if unsafe else f"ok {character} ok"), hex(code)

@@ -13,7 +13,7 @@ from alert_relay_core.aws import AwsClients
 from alert_relay_core.destinations import DestinationPlanner, SecretCache, HttpJsonPoster
 from alert_relay_core.relay import DELIVERED, DUPLICATE, Relay
 from alert_relay_core.routes import load_routes
-from alert_relay_core.state import BREACH, RECOVER, SlaEvaluation, StateStore
+from alert_relay_core.state import BREACH, MAX_KEY_BYTES, RECOVER, SlaEvaluation, StateStore, state_key
 from relay_payloads import (
     REGION,
     FakeLambdaContext,
@@ -296,6 +296,24 @@ def test_producer_keys_of_any_size_or_encoding_make_valid_dynamodb_keys(
     slack = webhook_server.received(SLACK_PLATFORM)
     assert any("bad \ufffd" in request.payload["text"] for request in slack)
     assert len(slack) == 3  # two SLA breaches and the alert with the lone surrogate
+
+
+@pytest.mark.parametrize(
+    ("part", "kept"),
+    [
+        ("a" * MAX_KEY_BYTES, True),
+        ("a" * (MAX_KEY_BYTES + 1), False),
+        ("\u00e9" * (MAX_KEY_BYTES // 2), True),  # two bytes each: exactly the limit
+        ("\u00e9" * (MAX_KEY_BYTES // 2) + "a", False),  # 1024 characters, 1025 bytes
+        ("ok \ud83d", False),  # a lone surrogate cannot be sent as UTF-8
+    ],
+)
+def test_state_key_parts_are_kept_only_when_they_fit_as_utf8(part: str, kept: bool) -> None:
+    key = state_key("alert", part)
+    assert (key == f"alert#{part}") is kept
+    if not kept:
+        assert key.startswith("alert#sha256:") and len(key) == len("alert#sha256:") + 64
+    assert len(key.encode("utf-8")) <= 2048
 
 
 def test_recovery_alert_body_reports_the_lateness(relay_handler: ModuleType, webhook_server: WebhookServer) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -146,13 +147,16 @@ def is_content_identity(dedup_key: str) -> bool:
 # clients reject or mangle them, and a raw body can contain anything. Lone surrogates (a JSON
 # string may hold "\ud83d" alone) cannot be encoded as UTF-8, so boto3 and SES would fail on
 # them on every retry; they become U+FFFD too.
-_CONTROL_CHARACTERS = {
-    code: "\ufffd" for code in (*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F, *range(0xD800, 0xE000))
-}
+_CONTROL_RANGES = ((0x00, 0x08), (0x0B, 0x0C), (0x0E, 0x1F), (0x7F, 0x7F), (0xD800, 0xDFFF))
+_CONTROL_CHARACTERS = {code: "\ufffd" for first, last in _CONTROL_RANGES for code in range(first, last + 1)}
+# Searching is several times faster than translating, and almost every text is clean.
+_HAS_CONTROL_CHARACTER = re.compile(
+    "[" + "".join(f"{re.escape(chr(first))}-{re.escape(chr(last))}" for first, last in _CONTROL_RANGES) + "]"
+)
 
 
 def printable(text: str) -> str:
-    return text.translate(_CONTROL_CHARACTERS)
+    return text.translate(_CONTROL_CHARACTERS) if _HAS_CONTROL_CHARACTER.search(text) else text
 
 
 def truncate(text: str, limit: int) -> str:

@@ -8,6 +8,7 @@ or put in an error message. Only ``https://`` URLs are used, plus ``http://127.0
 
 from __future__ import annotations
 
+import functools
 import http.client
 import json
 import threading
@@ -51,13 +52,19 @@ class JsonPoster(Protocol):
         """POST the payload before ``deadline`` (time.monotonic); raise DeliveryError unless the answer is 2xx."""
 
 
-def check_webhook_url(url: str, destination_id: str) -> str:
+@functools.lru_cache(maxsize=64)  # a container posts to a handful of webhooks, thousands of times
+def _scheme_and_host(url: str) -> tuple[str, str | None]:
     parts = urlsplit(url)
-    if parts.scheme == "https" and parts.hostname:
+    return parts.scheme, parts.hostname
+
+
+def check_webhook_url(url: str, destination_id: str) -> str:
+    scheme, host = _scheme_and_host(url)
+    if scheme == "https" and host:
         return url
-    if parts.scheme == "http" and parts.hostname in _LOOPBACK_HOSTS:
+    if scheme == "http" and host in _LOOPBACK_HOSTS:
         return url
-    raise DeliveryError(destination_id, f"webhook URL must be https:// (got scheme {parts.scheme or 'none'!r})")
+    raise DeliveryError(destination_id, f"webhook URL must be https:// (got scheme {scheme or 'none'!r})")
 
 
 class HttpJsonPoster:
@@ -75,7 +82,7 @@ class HttpJsonPoster:
         self._throttled_until: dict[str, float] = {}
 
     def post_json(self, url: str, payload: dict[str, Any], *, destination_id: str = "webhook", deadline: float) -> None:
-        host = urlsplit(url).hostname or "webhook"
+        host = _scheme_and_host(url)[1] or "webhook"
         now = self._clock()
         throttled_until = self._throttled_until.get(url, 0.0)
         if throttled_until > now:
@@ -257,8 +264,18 @@ class DestinationPlanner:
         self._secrets = secrets
         self._poster = poster
         self._ses_configuration_set = ses_configuration_set
+        # Destinations are immutable: one list per team serves every alert that excludes nobody.
+        self._by_team: dict[TeamRoute, tuple[Destination, ...]] = {}
 
     def for_alert(self, alert: NormalizedAlert, team: TeamRoute) -> list[Destination]:
+        if alert.email_exclusions:
+            return self._plan(alert, team)
+        planned = self._by_team.get(team)
+        if planned is None:
+            planned = self._by_team[team] = tuple(self._plan(alert, team))
+        return list(planned)
+
+    def _plan(self, alert: NormalizedAlert, team: TeamRoute) -> list[Destination]:
         destinations: list[Destination] = []
         recipients = tuple(address for address in team.email if address.lower() not in alert.email_exclusions)
         sender = self._routes.email_sender

@@ -47,9 +47,12 @@ def headline(alert: NormalizedAlert) -> str:
     return f"[{alert.environment}] {alert.severity.upper()}: {alert.title}"
 
 
+_JSON_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def encode_json(payload: dict[str, Any]) -> bytes:
     """The exact bytes a webhook receives (UTF-8, not ``\\u``-escaped, so sizes are honest)."""
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "replace")
+    return _JSON_ENCODER.encode(payload).encode("utf-8", "replace")
 
 
 def context_facts(alert: NormalizedAlert) -> tuple[tuple[str, str], ...]:
@@ -80,27 +83,31 @@ def email_text(alert: NormalizedAlert) -> str:
 
 
 def email_html(alert: NormalizedAlert) -> str:
-    escape = html.escape
     color = _EMAIL_SEVERITY_COLOR.get(alert.severity, "#333333")
     parts = [
         '<html><body style="font-family: Arial, sans-serif; font-size: 14px;">',
-        f'<h2 style="color: {color};">{escape(headline(alert))}</h2>',
+        f'<h2 style="color: {color};">{_html_text(headline(alert))}</h2>',
     ]
     for note in alert.routing_notes:
-        parts.append(f'<p style="background: #fff3cd; padding: 8px;"><strong>Note:</strong> {escape(note)}</p>')
+        parts.append(f'<p style="background: #fff3cd; padding: 8px;"><strong>Note:</strong> {_html_text(note)}</p>')
     if alert.details:
-        parts.append(f'<pre style="white-space: pre-wrap; font-family: inherit;">{escape(alert.details)}</pre>')
+        parts.append(f'<pre style="white-space: pre-wrap; font-family: inherit;">{_html_text(alert.details)}</pre>')
     parts.append('<table cellpadding="4" style="border-collapse: collapse;">')
     for label, value in context_facts(alert):
-        parts.append(f'<tr><th align="left">{escape(label)}</th><td>{escape(value)}</td></tr>')
+        parts.append(f'<tr><th align="left">{_html_text(label)}</th><td>{_html_text(value)}</td></tr>')
     parts.append("</table>")
     if alert.links:
         items = "".join(
-            f'<li><a href="{escape(link.url, quote=True)}">{escape(link.label)}</a></li>' for link in alert.links
+            f'<li><a href="{html.escape(link.url, quote=True)}">{_html_text(link.label)}</a></li>' for link in alert.links
         )
         parts.append(f"<ul>{items}</ul>")
     parts.append("</body></html>")
     return "".join(parts)
+
+
+def _html_text(text: str) -> str:
+    """Escaped for an HTML text node: quotes need escaping only inside attribute values."""
+    return html.escape(text, quote=False)
 
 
 def _slack_escape(text: str) -> str:

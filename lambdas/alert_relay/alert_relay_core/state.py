@@ -69,6 +69,9 @@ def state_key(prefix: str, *parts: str) -> str:
     """``prefix#part#part``; parts that are long or not encodable as UTF-8 become their SHA-256."""
     safe = []
     for part in parts:
+        if part.isascii() and len(part) <= MAX_KEY_BYTES:  # most keys: one byte per character
+            safe.append(part)
+            continue
         encoded = part.encode("utf-8", "surrogatepass")
         try:
             part.encode("utf-8")
