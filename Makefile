@@ -34,7 +34,8 @@ synth: $(SYNTH_STAMP)
 test: $(TEST_STAMP)
 	$(BIN)/python -m pytest
 
-## Timings of synth (against a one-bucket app through the same CLI), checker and relay (printed, not asserted).
+## Timings of synth (against a one-bucket app through the same CLI), checker and relay (beside the relay of a910af0),
+## printed, not asserted.
 bench: $(TEST_STAMP)
 	$(BIN)/python bench/run.py
 
