@@ -25,8 +25,10 @@ from relay_payloads import REGION  # noqa: E402
 from relay_support import (  # noqa: E402
     RELAY_DIR,
     SENDER,
+    SLACK_PLATFORM,
     SLACK_PLATFORM_SECRET,
     STATE_TABLE,
+    TEAMS_DATA_ENG,
     TEAMS_DATA_ENG_SECRET,
     WEBHOOK_DIR,
     WEBHOOK_SHARED_SECRET,
@@ -101,8 +103,8 @@ def routes_file(tmp_path: Path) -> Path:
 @pytest.fixture
 def webhook_secrets(aws: None, webhook_server: WebhookServer) -> None:
     secrets = boto3.client("secretsmanager", region_name=REGION)
-    secrets.create_secret(Name=SLACK_PLATFORM_SECRET, SecretString=webhook_server.url("/slack/platform"))
-    secrets.create_secret(Name=TEAMS_DATA_ENG_SECRET, SecretString=webhook_server.url("/teams/data-eng"))
+    secrets.create_secret(Name=SLACK_PLATFORM_SECRET, SecretString=webhook_server.url(SLACK_PLATFORM))
+    secrets.create_secret(Name=TEAMS_DATA_ENG_SECRET, SecretString=webhook_server.url(TEAMS_DATA_ENG))
 
 
 @pytest.fixture

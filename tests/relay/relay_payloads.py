@@ -140,5 +140,13 @@ class FakeLambdaContext:
         return 60_000
 
 
+def invoke(handler_module: Any, *messages: QueuedMessage, **attributes: str) -> dict[str, Any]:
+    """The relay handler on one SQS event of ``messages`` (``attributes`` overwrite each record's)."""
+    event = sqs_event(*messages)
+    for record in event["Records"]:
+        record["attributes"].update(attributes)
+    return handler_module.handler(event, FakeLambdaContext())
+
+
 def failed_ids(response: dict[str, Any]) -> set[str]:
     return {item["itemIdentifier"] for item in response["batchItemFailures"]}

@@ -33,14 +33,13 @@ from relay_payloads import (
 )
 from relay_support import (
     PLATFORM_EMAIL,
+    SLACK_PLATFORM,
     SLACK_PLATFORM_SECRET,
     DripServer,
     WebhookServer,
     emails_to,
     state_items,
 )
-
-SLACK_PLATFORM = "/slack/platform"
 
 
 @pytest.fixture

@@ -17,30 +17,24 @@ from relay_payloads import (
     contract_alert,
     failed_ids,
     fixture,
+    invoke,
     queued,
     sns_envelope,
-    sqs_event,
     sqs_event_from_received,
 )
 from relay_support import (
-    alerts_topic_into_queue,
     DATA_ENG_EMAIL,
     PLATFORM_EMAIL,
     SENDER,
+    SLACK_PLATFORM,
+    TEAMS_DATA_ENG,
     WEBHOOK_SHARED_SECRET,
     WebhookServer,
+    alerts_topic_into_queue,
     body_text,
     emails_to,
     sent_emails,
 )
-
-SLACK_PLATFORM = "/slack/platform"
-TEAMS_DATA_ENG = "/teams/data-eng"
-
-
-def invoke(handler_module: ModuleType, *messages) -> dict:
-    return handler_module.handler(sqs_event(*messages), FakeLambdaContext())
-
 
 # Each envelope type, the team it must reach, and text the message must carry.
 ROUTED_ENVELOPES = [

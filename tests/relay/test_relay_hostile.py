@@ -25,10 +25,16 @@ from hostile_payloads import HAND_WRITTEN, hostile_records
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from relay_payloads import ALERTS_QUEUE_ARN, REGION, FakeLambdaContext
-from relay_support import STATE_TABLE, WebhookServer, sent_emails, slack_refusal, teams_refusal
+from relay_support import (
+    SLACK_PLATFORM,
+    STATE_TABLE,
+    TEAMS_DATA_ENG,
+    WebhookServer,
+    sent_emails,
+    slack_refusal,
+    teams_refusal,
+)
 
-SLACK_PLATFORM = "/slack/platform"
-TEAMS_DATA_ENG = "/teams/data-eng"
 BATCH_SIZE = 10
 EXAMPLES = int(os.environ.get("HOSTILE_EXAMPLES", "205"))  # batches of 10 plus copies of earlier records: well over 2,000 records
 

@@ -20,7 +20,7 @@ from relay_payloads import (
     sqs_event,
     sqs_event_from_received,
 )
-from relay_support import SLACK_PLATFORM_SECRET, TEAMS_DATA_ENG_SECRET, WEBHOOK_SHARED_SECRET, WebhookServer
+from relay_support import WEBHOOK_SHARED_SECRET, WebhookServer
 
 from tests.authz.launcher_calls import CallRecorder
 from tests.authz.platform import Authorizer

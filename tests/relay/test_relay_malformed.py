@@ -19,9 +19,7 @@ from relay_payloads import (
     sns_envelope,
     sqs_event,
 )
-from relay_support import PLATFORM_EMAIL, WebhookServer, clear_state, emails_to, state_items
-
-SLACK_PLATFORM = "/slack/platform"
+from relay_support import PLATFORM_EMAIL, SLACK_PLATFORM, WebhookServer, clear_state, emails_to, state_items
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=40),

@@ -17,22 +17,23 @@ from alert_relay_core.routing import route_alert
 from relay_payloads import (
     REGION,
     FakeLambdaContext,
-    QueuedMessage,
     cloudwatch_alarm_body,
     contract_alert,
     fixture,
     freshness_alert,
+    invoke,
     queued,
     sns_envelope,
-    sqs_event,
     sqs_event_from_received,
 )
 from relay_support import (
-    alerts_topic_into_queue,
     DATA_ENG_EMAIL,
     PLATFORM_EMAIL,
+    SLACK_PLATFORM,
+    TEAMS_DATA_ENG,
     TEAMS_PAYLOAD_LIMIT_BYTES,
     WebhookServer,
+    alerts_topic_into_queue,
     body_text,
     emails_to,
     routes_document,
@@ -40,16 +41,7 @@ from relay_support import (
     state_items,
 )
 
-SLACK_PLATFORM = "/slack/platform"
-TEAMS_DATA_ENG = "/teams/data-eng"
 ROUTES = parse_routes(routes_document())
-
-
-def invoke(handler_module: ModuleType, *messages: QueuedMessage, **attributes: str) -> dict:
-    event = sqs_event(*messages)
-    for record in event["Records"]:
-        record["attributes"].update(attributes)
-    return handler_module.handler(event, FakeLambdaContext())
 
 
 def now_iso(offset_seconds: float = 0.0) -> str:

@@ -10,29 +10,24 @@ from types import ModuleType
 
 import pytest
 from alert_relay_core.aws import AwsClients
-from alert_relay_core.destinations import DestinationPlanner, SecretCache, HttpJsonPoster
+from alert_relay_core.destinations import DestinationPlanner, HttpJsonPoster, SecretCache
 from alert_relay_core.relay import DELIVERED, DUPLICATE, Relay
 from alert_relay_core.routes import load_routes
 from alert_relay_core.state import BREACH, MAX_KEY_BYTES, RECOVER, SlaEvaluation, StateStore, state_key
-from relay_payloads import (
-    REGION,
-    FakeLambdaContext,
-    contract_alert,
-    failed_ids,
-    freshness_alert,
-    queued,
-    sns_envelope,
-    sqs_event,
+from relay_payloads import REGION, contract_alert, failed_ids, freshness_alert, invoke, queued, sns_envelope
+from relay_support import (
+    DATA_ENG_EMAIL,
+    PLATFORM_EMAIL,
+    SLACK_PLATFORM,
+    STATE_TABLE,
+    TEAMS_DATA_ENG,
+    WebhookServer,
+    body_text,
+    emails_to,
+    state_items,
 )
-from relay_support import DATA_ENG_EMAIL, PLATFORM_EMAIL, STATE_TABLE, WebhookServer, body_text, emails_to, state_items
 
-SLACK_PLATFORM = "/slack/platform"
-TEAMS_DATA_ENG = "/teams/data-eng"
 T0 = datetime(2025, 11, 24, 6, 0, tzinfo=timezone.utc)
-
-
-def invoke(handler_module: ModuleType, *messages) -> dict:
-    return handler_module.handler(sqs_event(*messages), FakeLambdaContext())
 
 
 def at(minutes: int) -> str:
