@@ -131,16 +131,30 @@ def run_failure_alert(
     lines before the failure reasons (which attempt, why it is sent before a retry)."""
     details = "\n".join(line for line in (*preface, *reasons) if line)
     outcome = f"failed after {attempts} attempts" if attempts > 1 else "failed"
-    return _run_alert(run, "run_failure", "error", outcome, occurred_at=occurred_at, details=details, env=env)
+    return run_alert(run, "run_failure", "error", outcome, occurred_at=occurred_at, details=details, env=env)
 
 
 def run_success_alert(run: DagsterRun, *, occurred_at: float, env: AlertEnvironment) -> DagsterAlert:
-    return _run_alert(run, "run_success", "info", "succeeded", occurred_at=occurred_at, details="", env=env)
+    return run_alert(run, "run_success", "info", "succeeded", occurred_at=occurred_at, details="", env=env)
 
 
-def _run_alert(
-    run: DagsterRun, kind: str, severity: str, outcome: str, *, occurred_at: float, details: str, env: AlertEnvironment
+def run_alert(
+    run: DagsterRun,
+    kind: str,
+    severity: str,
+    outcome: str,
+    *,
+    occurred_at: float,
+    details: str,
+    env: AlertEnvironment,
+    team: str | None = None,
+    dedup_key: str | None = None,
 ) -> DagsterAlert:
+    """The alert about one run, titled "Run of <job> <outcome>".
+
+    ``team`` replaces the run's ``alert_team`` tag (a caller that has judged the tag);
+    ``dedup_key`` replaces ``<kind>:<run id>``.
+    """
     env = env.for_run(run)
     tags = _string_tags(run.tags)
     return DagsterAlert(
@@ -148,9 +162,9 @@ def _run_alert(
         severity=severity,
         title=_truncate(f"Run of {run.job_name} {outcome}", MAX_TITLE),
         occurred_at=iso(occurred_at),
-        team=_team(env, tags),
+        team=team or _team(env, tags),
         details=_truncate(details, MAX_DETAILS),
-        dedup_key=f"{kind}:{run.run_id}",
+        dedup_key=dedup_key or f"{kind}:{run.run_id}",
         links=env.run_links(run.run_id),
         deployment=env.deployment,
         location=env.location,

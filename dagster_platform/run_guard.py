@@ -47,7 +47,7 @@ from dagster import (
 
 from dagster_platform import limits, rules
 from dagster_platform.alert_contract import DagsterAlert
-from dagster_platform.alerts import AlertEnvironment, iso
+from dagster_platform.alerts import AlertEnvironment, run_alert
 from dagster_platform.policy import RunPolicy, active_policy
 from dagster_platform.publish import AlertPublisher, publisher_from_environment
 
@@ -134,11 +134,9 @@ def stop_run(instance: DagsterInstance, run: DagsterRun, reasons: Sequence[str])
 
 def refused_alert(run: DagsterRun, reasons: Sequence[str], *, env: AlertEnvironment, policy: RunPolicy) -> DagsterAlert:
     """The alert for a refused run, worded by where the run is now (its record, re-read)."""
-    env = env.for_run(run)
-    tags = {str(k): str(v) for k, v in run.tags.items()}
-    team = tags.get(limits.TAG_ALERT_TEAM)
+    team = run.tags.get(limits.TAG_ALERT_TEAM)
     if team is None or rules.check_alert_team(team, policy):
-        team = env.location_team  # an unknown team in the tags cannot receive the alert
+        team = env.for_run(run).location_team  # an unknown team in the tags cannot receive the alert
     stopped = run.tags.get(TAG_RUN_POLICY_STOPPED)
     if stopped == "true" or (stopped is None and run.status == DagsterRunStatus.CANCELED):
         outcome, action = "refused by the run policy", "The platform's run policy guard stopped the run."
@@ -148,20 +146,16 @@ def refused_alert(run: DagsterRun, reasons: Sequence[str], *, env: AlertEnvironm
     else:
         outcome = "breaks the run policy and could not be stopped"
         action = "Terminate it in the Dagster+ UI: the run launcher did not stop it."
-    return DagsterAlert(
-        kind="run_failure",
-        severity="error",
-        title=f"Run of {run.job_name} {outcome}"[:300],
-        occurred_at=iso(datetime.now(UTC).timestamp()),
+    return run_alert(
+        run,
+        "run_failure",
+        "error",
+        outcome,
+        occurred_at=datetime.now(UTC).timestamp(),
+        details="\n".join([action, *reasons]),
+        env=env,
         team=team,
-        details="\n".join([action, *reasons])[:8000],
         dedup_key=f"run_policy:{run.run_id}",
-        links=env.run_links(run.run_id),
-        deployment=env.deployment,
-        location=env.location,
-        job=run.job_name,
-        run_id=run.run_id,
-        tags=tags,
     )
 
 

@@ -22,6 +22,7 @@ from dagster._core.remote_origin import InProcessCodeLocationOrigin, RemoteJobOr
 from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 from moto import mock_aws
 
+from dagster_platform.alerts import MAX_TAG_VALUE, MAX_TAGS
 from dagster_platform.policy import RunPolicy
 from dagster_platform.publish import AlertPublishError, SqsAlertPublisher
 from dagster_platform.run_guard import REFUSED, TAG_RUN_POLICY, run_policy_guard_sensor
@@ -145,6 +146,25 @@ def test_an_unknown_team_in_launch_tags_routes_the_alert_to_the_location_team(
     details = alert["details"].splitlines()
     assert "tag dagster/priority='20': outside the prod policy range; allowed: -10..10" in details
     assert "tag alert_team='nobody': not a team in the prod policy; allowed: data-eng, ml, platform" in details
+
+
+def test_a_refused_runs_alert_carries_its_tags_within_the_alert_bounds(
+    prod: RunPolicy, queue, instance: DagsterInstance
+) -> None:
+    """Built like every other run alert: at most MAX_TAGS tags, the routing tag kept whatever the count."""
+    sqs, url = queue
+    guard = run_policy_guard_sensor(policy=prod, publisher=SqsAlertPublisher(url))
+    defs = Definitions(jobs=[daily], sensors=[guard])
+    many = {f"note/{index:03d}": "x" * 2000 for index in range(MAX_TAGS + 50)}
+    run = queued_run(instance, daily, {**many, "dagster/priority": "20", "zz_alert_team_last": "1", "alert_team": "ml"})
+
+    tick(guard, defs, instance, None)
+
+    [alert] = received(sqs, url)
+    assert alert["run_id"] == run.run_id
+    assert len(alert["tags"]) == MAX_TAGS
+    assert alert["tags"]["alert_team"] == "ml"
+    assert all(len(value) <= MAX_TAG_VALUE for value in alert["tags"].values())
 
 
 def test_retries_requested_at_run_time_beyond_the_cap_are_alerted(
