@@ -63,12 +63,7 @@ def tag_key_problem(key: object) -> str | None:
         return "a tag key must not be empty"
     if key.lower().startswith(RESERVED_PREFIX):
         return "the 'aws:' prefix (in any case) is reserved by AWS for its own tags"
-    if len(key) > rules.key_max:
-        return f"a tag key may have at most {rules.key_max} characters, this has {len(key)}"
-    bad = sorted({char for char in key if not rules.key_chars.allows(char)})
-    if bad:
-        return f"a tag key may contain only {rules.key_chars.describe()}; not {' '.join(map(repr, bad))}"
-    return None
+    return _length_or_character_problem("a tag key", key, rules.key_max, rules.key_chars)
 
 
 def tag_value_problem(value: object) -> str | None:
@@ -76,11 +71,15 @@ def tag_value_problem(value: object) -> str | None:
     rules = tag_rules()
     if not isinstance(value, str):
         return f"a tag value must be text (quote it in YAML), got {type(value).__name__}"
-    if len(value) > rules.value_max:
-        return f"a tag value may have at most {rules.value_max} characters, this has {len(value)}"
-    bad = sorted({char for char in value if not rules.value_chars.allows(char)})
+    return _length_or_character_problem("a tag value", value, rules.value_max, rules.value_chars)
+
+
+def _length_or_character_problem(what: str, text: str, max_length: int, characters: CharacterClass) -> str | None:
+    if len(text) > max_length:
+        return f"{what} may have at most {max_length} characters, this has {len(text)}"
+    bad = sorted({char for char in text if not characters.allows(char)})
     if bad:
-        return f"a tag value may contain only {rules.value_chars.describe()}; not {' '.join(map(repr, bad))}"
+        return f"{what} may contain only {characters.describe()}; not {' '.join(map(repr, bad))}"
     return None
 
 
