@@ -1135,20 +1135,21 @@ def _ecs_list(call, k: _Knowledge) -> _Scope:
     return scope
 
 
-def _ecs_services(call, k: _Knowledge) -> _Scope:
-    cluster = call.params["cluster"]
-    names = call.params.get("services") or [call.params["service"]]
-    arns = [k.service_arn(cluster, name) for name in names]
-    return _Scope(resources={"service": arns},
-                  context={"ecs:cluster": k.cluster_arn(cluster), **k.resource_tag_context(arns)})
+def _ecs_in_cluster(resource: str, arn_of: Callable[[_Knowledge, str, str], str]) -> Callable[..., _Scope]:
+    """Scope of a call on one or several ``resource``s of a cluster (``services``/``service``, ``tasks``/``task``)."""
+
+    def scope(call, k: _Knowledge) -> _Scope:
+        cluster = call.params["cluster"]
+        names = call.params.get(f"{resource}s") or [call.params[resource]]
+        arns = [arn_of(k, cluster, name) for name in names]
+        return _Scope(resources={resource: arns},
+                      context={"ecs:cluster": k.cluster_arn(cluster), **k.resource_tag_context(arns)})
+
+    return scope
 
 
-def _ecs_tasks(call, k: _Knowledge) -> _Scope:
-    cluster = call.params["cluster"]
-    tasks = call.params.get("tasks") or [call.params["task"]]
-    arns = [k.task_arn(cluster, task) for task in tasks]
-    return _Scope(resources={"task": arns},
-                  context={"ecs:cluster": k.cluster_arn(cluster), **k.resource_tag_context(arns)})
+_ecs_services = _ecs_in_cluster("service", _Knowledge.service_arn)
+_ecs_tasks = _ecs_in_cluster("task", _Knowledge.task_arn)
 
 
 def _ecs_register_task_definition(call, k: _Knowledge) -> _Scope:
