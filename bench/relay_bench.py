@@ -53,7 +53,10 @@ def extract_baseline(into: Path) -> Path | None:
 def throughput(code_root: Path, alerts: int) -> dict[str, float]:
     result = subprocess.run(
         [sys.executable, str(WORKER), str(code_root), str(alerts)],
-        capture_output=True, text=True, check=True, env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
     )
     return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -61,8 +64,14 @@ def throughput(code_root: Path, alerts: int) -> dict[str, float]:
 def cold_import_ms(code_root: Path) -> float:
     relay_dir = code_root / "lambdas" / "alert_relay"
     code = "import time; t = time.perf_counter(); import handler; print((time.perf_counter() - t) * 1000)"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(relay_dir), str(code_root)]), "POWERTOOLS_SERVICE_NAME": "bench"}
-    result = subprocess.run([sys.executable, "-c", code], cwd=relay_dir, env=env, capture_output=True, text=True, check=True)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(relay_dir), str(code_root)]),
+        "POWERTOOLS_SERVICE_NAME": "bench",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=relay_dir, env=env, capture_output=True, text=True, check=True
+    )
     return float(result.stdout.strip().splitlines()[-1])
 
 
@@ -142,7 +151,9 @@ def verdict(ratios: list[float], higher_is_better: bool = True) -> str:
     return "LOSS"
 
 
-def comparison(label: str, current: list[float], baseline: list[float] | None, unit: str, higher_is_better: bool = True) -> str:
+def comparison(
+    label: str, current: list[float], baseline: list[float] | None, unit: str, higher_is_better: bool = True
+) -> str:
     mine = statistics.median(current)
     if not baseline:
         return f"{label}: {mine:,.0f} {unit} (the baseline commit is not in this clone)"
@@ -172,18 +183,43 @@ def main() -> None:
     def series(name: str, key: str) -> list[float] | None:
         return [run[key] for run in runs[name]] if name in runs else None
 
-    print(f"relay vs baseline {RELAY_BASELINE[:7]}: medians of {args.rounds} alternating rounds of {args.alerts} alerts")
-    print("  " + comparison("throughput per CPU second", series("current", "alerts_per_cpu_s"), series("baseline", "alerts_per_cpu_s"), "alerts/s"))
-    print("  " + comparison("throughput per wall second", series("current", "alerts_per_s"), series("baseline", "alerts_per_s"), "alerts/s")
-          + f"; target >= {THROUGHPUT_TARGET}")
+    print(
+        f"relay vs baseline {RELAY_BASELINE[:7]}: medians of {args.rounds} alternating rounds of {args.alerts} alerts"
+    )
+    print(
+        "  "
+        + comparison(
+            "throughput per CPU second",
+            series("current", "alerts_per_cpu_s"),
+            series("baseline", "alerts_per_cpu_s"),
+            "alerts/s",
+        )
+    )
+    print(
+        "  "
+        + comparison(
+            "throughput per wall second",
+            series("current", "alerts_per_s"),
+            series("baseline", "alerts_per_s"),
+            "alerts/s",
+        )
+        + f"; target >= {THROUGHPUT_TARGET}"
+    )
     for name, runs_of in runs.items():  # both did the same work, or the ratio means nothing
         last = runs_of[-1]
-        print(f"  {name}: {last['batch_item_failures']} batch item failures, {last['webhook_payloads']} webhook payloads rendered per round")
-    print("  " + comparison("cold import", imports["current"], imports.get("baseline"), "ms", higher_is_better=False)
-          + f"; target <= {IMPORT_TARGET_MS}")
+        print(
+            f"  {name}: {last['batch_item_failures']} batch item failures, {last['webhook_payloads']} webhook payloads rendered per round"
+        )
+    print(
+        "  "
+        + comparison("cold import", imports["current"], imports.get("baseline"), "ms", higher_is_better=False)
+        + f"; target <= {IMPORT_TARGET_MS}"
+    )
     poster_ms, urllib_ms = measure_webhook_posts(args.posts)
-    print(f"  webhook POST to a local server: {poster_ms:.2f} ms with the deadline-bounded poster, {urllib_ms:.2f} ms with "
-          f"plain urllib as the baseline posted: ratio {poster_ms / urllib_ms:.3f} (medians of {args.posts} each)")
+    print(
+        f"  webhook POST to a local server: {poster_ms:.2f} ms with the deadline-bounded poster, {urllib_ms:.2f} ms with "
+        f"plain urllib as the baseline posted: ratio {poster_ms / urllib_ms:.3f} (medians of {args.posts} each)"
+    )
 
 
 if __name__ == "__main__":

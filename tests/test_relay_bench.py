@@ -61,7 +61,9 @@ def test_the_relay_bench_measures_both_relays_on_the_same_alerts() -> None:
     )
 
     lines = bench.stdout.splitlines()
-    assert lines[0] == f"relay vs baseline {relay_bench.RELAY_BASELINE[:7]}: medians of 1 alternating rounds of 200 alerts"
+    assert (
+        lines[0] == f"relay vs baseline {relay_bench.RELAY_BASELINE[:7]}: medians of 1 alternating rounds of 200 alerts"
+    )
     assert "throughput per CPU second:" in lines[1] and ", baseline " in lines[1] and ": ratio " in lines[1]
     assert [line.strip() for line in lines[3:5]] == [
         f"{name}: 0 batch item failures, 200 webhook payloads rendered per round" for name in ("current", "baseline")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from html.parser import HTMLParser
 
 import boto3
 import pytest
@@ -290,6 +291,40 @@ def test_renderers_escape_and_bound_their_output() -> None:
     assert "\n" not in render.email_subject(routed(contract_alert(title="two\nlines")))
     card = render.teams_message(alert)["attachments"][0]["content"]
     assert card["actions"][0] == {"type": "Action.OpenUrl", "title": "Run", "url": contract_alert()["links"][0]["url"]}
+
+
+class _MailClientView(HTMLParser):
+    """The elements, attributes and text a mail client builds from the HTML part."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[str] = []
+        self.hrefs: list[str] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        self.hrefs += [value or "" for name, value in attrs if name == "href"]
+        assert not [name for name, _ in attrs if name.startswith("on")], attrs
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def test_alert_text_in_email_html_stays_text_for_a_mail_client() -> None:
+    title = '"><img src=x onerror=alert(1)> & <script>steal()</script> \'quoted\''
+    url = 'https://example.dagster.cloud/prod/runs/1?a=1&b="><script>x()</script>" onmouseover="alert(1)'
+    details = '<a href="https://evil.example">click</a>'
+    alert = routed(contract_alert(title=title, details=details, links=[{"label": "<b>Run</b>", "url": url}]))
+
+    view = _MailClientView()
+    view.feed(render.email_html(alert))
+    view.close()
+
+    assert set(view.tags) <= {"html", "body", "h2", "pre", "table", "tr", "th", "td", "ul", "li", "a"}
+    assert view.tags.count("a") == 1 and view.hrefs == [url]  # the one link is the alert's, unbroken
+    text = "".join(view.text)
+    assert title in text and details in text and "<b>Run</b>" in text
 
 
 def test_ecs_tag_lookup_tolerates_access_denied() -> None:

@@ -98,7 +98,8 @@ def email_html(alert: NormalizedAlert) -> str:
     parts.append("</table>")
     if alert.links:
         items = "".join(
-            f'<li><a href="{html.escape(link.url, quote=True)}">{_html_text(link.label)}</a></li>' for link in alert.links
+            f'<li><a href="{html.escape(link.url, quote=True)}">{_html_text(link.label)}</a></li>'
+            for link in alert.links
         )
         parts.append(f"<ul>{items}</ul>")
     parts.append("</body></html>")
